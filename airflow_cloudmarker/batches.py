@@ -1,0 +1,100 @@
+"""Record batches through XComs, streamed one batch at a time.
+
+A producing task pushes each batch as its own XCom (``batch_00000``, ``batch_00001``, ...) and
+returns a small manifest (its task id, map index and counts). With Airflow's object-storage XCom
+backend each batch is a file in the configured object store (a local directory, S3, GCS, Azure
+Blob), and only the path sits in the metadata DB. A consuming task reads the manifests of its
+upstream tasks, then pulls and decodes one batch at a time, so memory stays flat however large
+the cloud is. Only manifests of tasks that succeeded exist, so a consumer never reads a failed
+task's partial output.
+
+Each batch value is ``{"count": n, "records": "<JSON array>"}``: records are encoded once with
+orjson (datetimes as ISO strings) instead of being walked dict by dict by Airflow's XCom
+encoder and decoder, which is several times slower for large batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from airflow_cloudmarker import records as rec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 5000
+BATCH_KEY_FORMAT = "batch_{:05d}"
+
+
+class XComAccess(Protocol):
+    """The part of Airflow's runtime task instance this module uses."""
+
+    task_id: str
+    map_index: int
+
+    def xcom_push(self, key: str, value: Any) -> None: ...
+
+    def xcom_pull(self, task_ids: Any = None, key: str = ..., **kwargs: Any) -> Any: ...
+
+
+class BatchWriter:
+    """Collect records and push them as XCom batches of ``batch_size``."""
+
+    def __init__(self, ti: XComAccess, batch_size: int = DEFAULT_BATCH_SIZE):
+        self._ti = ti
+        self._batch_size = batch_size
+        self._pending: list[dict] = []
+        self.batches = 0
+        self.records = 0
+
+    def add(self, record: dict) -> None:
+        self._pending.append(record)
+        if len(self._pending) >= self._batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        payload = {"count": len(self._pending), "records": rec.dumps(self._pending).decode("utf-8")}
+        self._ti.xcom_push(BATCH_KEY_FORMAT.format(self.batches), payload)
+        self.records += len(self._pending)
+        self.batches += 1
+        self._pending = []
+
+    def manifest(self, **extra: Any) -> dict:
+        """Flush what is left and return the manifest the task returns as its XCom."""
+        self.flush()
+        map_index = getattr(self._ti, "map_index", -1)
+        return {
+            "task_id": self._ti.task_id,
+            "map_index": -1 if map_index is None else map_index,
+            "batches": self.batches,
+            "records": self.records,
+            **extra,
+        }
+
+
+def upstream_manifests(ti: XComAccess, task_ids: Iterable[str]) -> list[dict]:
+    """Manifests of the upstream tasks (every map index) that completed; failed ones have none."""
+    task_ids = list(task_ids)
+    if not task_ids:
+        return []
+    found = ti.xcom_pull(task_ids=task_ids, key="return_value")
+    if isinstance(found, dict):
+        found = [found]
+    return [m for m in (found or []) if isinstance(m, dict) and "batches" in m]
+
+
+def read_batches(ti: XComAccess, manifests: Iterable[dict]) -> Iterator[list[dict]]:
+    """Yield the record batches of ``manifests`` one at a time."""
+    for manifest in manifests:
+        for number in range(manifest["batches"]):
+            key = BATCH_KEY_FORMAT.format(number)
+            value = ti.xcom_pull(task_ids=manifest["task_id"], key=key, map_indexes=manifest["map_index"])
+            if value is None:
+                raise RuntimeError(
+                    f"XCom {key} of {manifest['task_id']}[{manifest['map_index']}] is missing: "
+                    f"the XCom object store lost it or the upstream task was cleared; rerun the upstream task"
+                )
+            yield rec.loads(value["records"])

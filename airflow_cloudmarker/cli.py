@@ -1,0 +1,109 @@
+"""The ``cloudmarker`` command: arguments -> config -> runner (or Airflow's own services)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from airflow_cloudmarker import __version__
+from airflow_cloudmarker import config as config_mod
+
+EXIT_CONFIG_ERROR = 2
+EXIT_AUDIT_FAILED = 1
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="cloudmarker",
+        description=(
+            "Audit clouds for security problems. Each audit of the config becomes an Airflow DAG: "
+            "cloud plugins fetch records, event plugins check them, store and alert plugins keep and send them."
+        ),
+        epilog=(
+            "Config files cascade over the built-in base config in this order: "
+            + ", ".join(config_mod.DEFAULT_CONFIG_PATHS)
+            + " (missing ones are skipped); -c replaces that list. "
+            "Without -n, Airflow's scheduler, DAG processor, triggerer and API server (web UI) start and run "
+            "the audits every day at `schedule`."
+        ),
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        nargs="*",
+        metavar="FILE",
+        default=None,
+        help="config files to cascade over the base config, in order (default: the list above)",
+    )
+    parser.add_argument("-n", "--now", action="store_true", help="run the audits in `run` now and exit")
+    parser.add_argument(
+        "-p", "--print-base-config", action="store_true", help="print the built-in base config and exit"
+    )
+    parser.add_argument("-v", "--version", action="version", version=f"cloudmarker {__version__}")
+    return parser.parse_args(argv)
+
+
+def _report_config(config: config_mod.Config, audit_keys: Sequence[str]) -> bool:
+    """Print warnings and the problems of ``audit_keys``; return False when one of them cannot run."""
+    for warning in config.warnings:
+        print(f"cloudmarker: warning: {warning}", file=sys.stderr)
+    ok = True
+    for key in sorted(config.audit_errors):
+        for problem in config.audit_errors[key]:
+            if key in audit_keys:
+                ok = False
+                print(f"cloudmarker: error: {problem}", file=sys.stderr)
+            else:
+                print(f"cloudmarker: warning: audit {key} cannot run: {problem}", file=sys.stderr)
+    return ok
+
+
+def print_summary(results) -> None:
+    print("\nCloudmarker summary")
+    print(f"{'audit':<24} {'state':<10} {'records':>9} {'events':>7} {'seconds':>8}")
+    for r in results:
+        print(f"{r.audit:<24} {r.state:<10} {r.records:>9} {r.events:>7} {r.seconds:>8.1f}")
+        if r.failed_tasks:
+            print(f"{'':<24} failed tasks: {', '.join(r.failed_tasks)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.print_base_config:
+        sys.stdout.write(config_mod.base_config_text())
+        return 0
+    paths = list(config_mod.DEFAULT_CONFIG_PATHS) if args.config is None else list(args.config)
+    missing = [p for p in (args.config or []) if not config_mod.os.path.isfile(config_mod.os.path.expanduser(p))]
+    for path in missing:
+        print(f"cloudmarker: warning: config file {path} not found; skipped", file=sys.stderr)
+    try:
+        config = config_mod.load_config(paths)
+    except config_mod.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"cloudmarker: error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if not _report_config(config, config.run if args.now else list(config.audits)):
+        return EXIT_CONFIG_ERROR
+
+    if args.now:
+        if not config.run:
+            print("cloudmarker: nothing to run: `run` lists no audits", file=sys.stderr)
+            return 0
+        from airflow_cloudmarker import runner
+
+        results = runner.run_now(config, paths)
+        print_summary(results)
+        return 0 if all(r.state == "success" for r in results) else EXIT_AUDIT_FAILED
+
+    from airflow_cloudmarker import service
+
+    return service.serve(config, paths)
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""Cloudmarker clouds plugins: one module per plugin, named as in the tutorial."""

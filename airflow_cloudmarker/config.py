@@ -1,0 +1,412 @@
+"""Cascading YAML config: load, merge, validate, and hand over one typed ``Config``.
+
+The cascade is the tutorial's: the built-in base config, then each config file in order
+(missing files skipped), mappings merged key by key and every other value replaced.
+Validation happens here, before any DAG or task exists, so a wrong config is reported in one
+line naming the file, the key and the fix, and never as a traceback from deep inside Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from airflow_cloudmarker import plugins as plugin_loader
+
+#: The tutorial's default cascade, after the base config.
+DEFAULT_CONFIG_PATHS: tuple[str, ...] = (
+    "/etc/cloudmarker.yaml",
+    "~/.cloudmarker.yaml",
+    "~/cloudmarker.yaml",
+    "cloudmarker.yaml",
+)
+#: Environment variable naming the config files (os.pathsep-separated) for the DAG file.
+CONFIG_ENV_VAR = "CLOUDMARKER_CONFIG"
+BASE_CONFIG_NAME = "<built-in base config>"
+
+AUDIT_PLUGIN_LISTS = ("clouds", "stores", "events", "alerts")
+#: Audit keys beside the plugin lists that the framework understands.
+AUDIT_OPTIONS = ("alert_on",)
+TOP_LEVEL_KEYS = ("plugins", "audits", "run", "logger", "schedule", "timezone", "email")
+_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SCHEDULE_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ConfigError(Exception):
+    """The config cannot be used. ``str(error)`` is one line per problem, each naming file, key and fix."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """One entry of ``plugins``: the class path and the keyword arguments for its constructor."""
+
+    key: str
+    class_path: str
+    params: Mapping[str, Any]
+    source: str
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """One entry of ``audits``: which plugin keys fetch, check, store and alert."""
+
+    key: str
+    clouds: tuple[str, ...]
+    stores: tuple[str, ...]
+    events: tuple[str, ...]
+    alerts: tuple[str, ...]
+    source: str
+    alert_on: str = "all"
+
+    def plugin_keys(self, kind: str) -> tuple[str, ...]:
+        return getattr(self, kind)
+
+
+@dataclass
+class Config:
+    """The merged, validated config.
+
+    ``audit_errors`` holds problems that concern one audit only: the DAG file skips such an
+    audit and builds the others; the CLI refuses to run it.
+    """
+
+    plugins: dict[str, PluginConfig]
+    audits: dict[str, AuditConfig]
+    run: tuple[str, ...]
+    schedule: tuple[int, int] | None
+    timezone: str | None
+    logger: dict[str, Any]
+    email: dict[str, Any] | None
+    sources: tuple[str, ...]
+    raw: dict[str, Any]
+    audit_errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def valid_audits(self) -> list[str]:
+        """Audit keys with no problems, sorted so DAG files list them in a stable order."""
+        return sorted(k for k in self.audits if k not in self.audit_errors)
+
+
+def base_config_text() -> str:
+    """The built-in base config as YAML text (what ``cloudmarker --print-base-config`` prints)."""
+    return resources.files("airflow_cloudmarker").joinpath("baseconfig.yaml").read_text(encoding="utf-8")
+
+
+def config_paths_from_env() -> list[str] | None:
+    """Config files named by ``CLOUDMARKER_CONFIG`` (os.pathsep-separated), or None when unset."""
+    value = os.environ.get(CONFIG_ENV_VAR)
+    if value is None:
+        return None
+    return [p for p in value.split(os.pathsep) if p.strip()]
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = " ".join(filter(None, [exc.context, exc.problem]))
+        raise ConfigError([f"{where}: YAML syntax error: {problem}; fix the YAML at that line"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{source}: YAML error: {exc}"]) from None
+
+
+def read_layers(paths: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Read the base config and each existing file in ``paths`` into (source, mapping) layers."""
+    layers = [(BASE_CONFIG_NAME, _parse_yaml(base_config_text(), BASE_CONFIG_NAME))]
+    for path in paths:
+        full = os.path.abspath(os.path.expanduser(path))
+        if not os.path.isfile(full):
+            continue
+        try:
+            with open(full, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise ConfigError([f"{full}: cannot read config file: {exc.strerror}"]) from None
+        data = _parse_yaml(text, full)
+        if data is None:
+            continue  # an empty file changes nothing
+        if not isinstance(data, dict):
+            raise ConfigError(
+                [
+                    f"{full}: the top level must be a mapping of keys (plugins, audits, run, ...), "
+                    f"not a {type(data).__name__}"
+                ]
+            )
+        layers.append((full, data))
+    return layers
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any], source: str, origins: dict, path=()) -> None:
+    """Merge ``layer`` into ``into`` in place, remembering which file last set each key."""
+    for key, value in layer.items():
+        here = (*path, key)
+        origins[here] = source
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value, source, origins, here)
+        elif isinstance(value, Mapping):
+            into[key] = {}
+            _merge(into[key], value, source, origins, here)
+        else:
+            into[key] = value
+
+
+class _Validator:
+    """Walk the merged mapping, collecting problems instead of stopping at the first."""
+
+    def __init__(self, merged: dict[str, Any], origins: dict):
+        self.merged = merged
+        self.origins = origins
+        self.fatal: list[str] = []
+        self.warnings: list[str] = []
+        self.audit_errors: dict[str, list[str]] = {}
+        self._class_checks: dict[str, str | None] = {}
+
+    def where(self, *path: str) -> str:
+        """``file: dotted.key`` for the file that last set the deepest known part of ``path``."""
+        for depth in range(len(path), 0, -1):
+            source = self.origins.get(tuple(path[:depth]))
+            if source:
+                return f"{source}: {'.'.join(path)}"
+        return f"{BASE_CONFIG_NAME}: {'.'.join(path)}"
+
+    # -- plugins ---------------------------------------------------------------
+    def plugins(self) -> dict[str, PluginConfig]:
+        section = self.merged.get("plugins") or {}
+        if not isinstance(section, dict):
+            self.fatal.append(f"{self.where('plugins')}: must be a mapping of plugin keys to plugin configs")
+            return {}
+        result: dict[str, PluginConfig] = {}
+        for key, entry in section.items():
+            key = str(key)
+            where = self.where("plugins", key)
+            if not isinstance(entry, dict):
+                self.fatal.append(f"{where}: must be a mapping with 'plugin' (a class path) and 'params'")
+                continue
+            params = entry.get("params")
+            if params is None:
+                params = {}
+            if not isinstance(params, dict):
+                self.fatal.append(
+                    f"{self.where('plugins', key, 'params')}: must be a mapping of keyword arguments, "
+                    f"not a {type(params).__name__}"
+                )
+                continue
+            extra = {k: v for k, v in entry.items() if k not in ("plugin", "params")}
+            if extra:
+                self.warnings.append(
+                    f"{where}: keys {', '.join(map(str, extra))} are beside 'plugin'/'params'; "
+                    f"taking them as params (move them under 'params' to silence this warning)"
+                )
+                params = {**extra, **params}
+            class_path = entry.get("plugin")
+            result[key] = PluginConfig(key, class_path, dict(params), self.origins.get(("plugins", key), ""))
+        return result
+
+    def check_plugin(self, plugin: PluginConfig, kind: str) -> str | None:
+        """Return the problem with using ``plugin`` as a ``kind`` plugin, or None."""
+        cache_key = f"{plugin.key}/{kind}"
+        if cache_key in self._class_checks:
+            return self._class_checks[cache_key]
+        problem = None
+        where = self.where("plugins", plugin.key, "plugin")
+        if not plugin.class_path:
+            problem = f"{where}: missing; set it to a plugin class path such as cloudmarker.clouds.mockcloud.MockCloud"
+        elif not isinstance(plugin.class_path, str):
+            problem = f"{where}: must be a class path string, not a {type(plugin.class_path).__name__}"
+        else:
+            try:
+                cls = plugin_loader.load_class(plugin.class_path)
+                plugin_loader.check_methods(cls, kind)
+                plugin_loader.check_params(cls, plugin.params)
+            except plugin_loader.PluginError as exc:
+                fix = "fix the class path" if "import" in str(exc) or "no class" in str(exc) else "fix the params"
+                problem = f"{self.where('plugins', plugin.key)}: {exc}; {fix}"
+        self._class_checks[cache_key] = problem
+        return problem
+
+    # -- audits ----------------------------------------------------------------
+    def audits(self, plugins: dict[str, PluginConfig]) -> dict[str, AuditConfig]:
+        section = self.merged.get("audits") or {}
+        if not isinstance(section, dict):
+            self.fatal.append(f"{self.where('audits')}: must be a mapping of audit keys to audit configs")
+            return {}
+        result: dict[str, AuditConfig] = {}
+        for key, entry in section.items():
+            key = str(key)
+            problems: list[str] = []
+            if not _KEY_PATTERN.match(key):
+                problems.append(
+                    f"{self.where('audits', key)}: audit key may use only letters, digits, '_', '-' and '.' "
+                    f"(it becomes the DAG id); rename it"
+                )
+            if not isinstance(entry, dict):
+                self.audit_errors[key] = [
+                    *problems,
+                    f"{self.where('audits', key)}: must be a mapping with clouds, stores, events and alerts lists",
+                ]
+                continue
+            lists: dict[str, tuple[str, ...]] = {}
+            for kind in AUDIT_PLUGIN_LISTS:
+                value = entry.get(kind) or []
+                if isinstance(value, str):
+                    value = [value]
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    problems.append(f"{self.where('audits', key, kind)}: must be a list of plugin keys")
+                    value = []
+                lists[kind] = tuple(value)
+                for plugin_key in value:
+                    if not _KEY_PATTERN.match(plugin_key):
+                        problems.append(
+                            f"{self.where('audits', key, kind)}: plugin key {plugin_key!r} may use only letters, "
+                            f"digits, '_', '-' and '.' (it names a task); rename it"
+                        )
+                    elif plugin_key not in plugins:
+                        known = ", ".join(sorted(plugins)) or "none"
+                        problems.append(
+                            f"{self.where('audits', key, kind)}: plugin key {plugin_key!r} is not defined under "
+                            f"plugins; define it there or use one of: {known}"
+                        )
+                    else:
+                        problem = self.check_plugin(plugins[plugin_key], kind)
+                        if problem:
+                            problems.append(problem)
+            if not lists["clouds"]:
+                problems.append(f"{self.where('audits', key, 'clouds')}: an audit needs at least one cloud plugin key")
+            alert_on = entry.get("alert_on", "all")
+            if alert_on not in ("all", "changes"):
+                problems.append(f"{self.where('audits', key, 'alert_on')}: must be 'all' or 'changes'")
+            unknown = [k for k in entry if k not in AUDIT_PLUGIN_LISTS and k not in AUDIT_OPTIONS]
+            if unknown:
+                self.warnings.append(
+                    f"{self.where('audits', key)}: unknown keys {', '.join(map(str, unknown))} ignored "
+                    f"(an audit has {', '.join(AUDIT_PLUGIN_LISTS + AUDIT_OPTIONS)})"
+                )
+            if problems:
+                self.audit_errors[key] = problems
+            result[key] = AuditConfig(
+                key=key,
+                source=self.origins.get(("audits", key), ""),
+                alert_on=alert_on if alert_on in ("all", "changes") else "all",
+                **lists,
+            )
+        return result
+
+    # -- the rest --------------------------------------------------------------
+    def run(self, audits: Mapping[str, AuditConfig]) -> tuple[str, ...]:
+        value = self.merged.get("run")
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fatal.append(f"{self.where('run')}: must be a list of audit keys")
+            return ()
+        for audit_key in value:
+            if audit_key not in audits:
+                known = ", ".join(sorted(audits)) or "none"
+                self.fatal.append(
+                    f"{self.where('run')}: audit {audit_key!r} is not defined under audits; "
+                    f"define it there or use one of: {known}"
+                )
+        return tuple(dict.fromkeys(value))
+
+    def schedule(self) -> tuple[int, int] | None:
+        value = self.merged.get("schedule")
+        if value is None or value == "":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            # YAML 1.1 reads an unquoted 12:30 as the base-60 integer 750.
+            return divmod(value, 60)
+        match = _SCHEDULE_PATTERN.match(str(value).strip())
+        if not match:
+            self.fatal.append(
+                f'{self.where("schedule")}: {value!r} is not a time of day; use 24-hour "HH:MM" such as "00:00"'
+            )
+            return None
+        return int(match.group(1)), int(match.group(2))
+
+    def timezone(self) -> str | None:
+        value = self.merged.get("timezone")
+        if value is None:
+            return None
+        try:
+            zoneinfo.ZoneInfo(str(value))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.fatal.append(
+                f"{self.where('timezone')}: unknown time zone {value!r}; use an IANA name such as Europe/Paris"
+            )
+            return None
+        return str(value)
+
+    def mapping(self, key: str) -> dict[str, Any] | None:
+        value = self.merged.get(key)
+        if value is not None and not isinstance(value, dict):
+            self.fatal.append(f"{self.where(key)}: must be a mapping, not a {type(value).__name__}")
+            return None
+        return value
+
+    def top_level(self) -> None:
+        for key in self.merged:
+            if key == "emailalert":
+                self.warnings.append(
+                    f"{self.where(key)}: a top-level 'emailalert' key is ignored; the begin/end audit emails "
+                    f"are configured under the top-level key 'email' (same params as EmailAlert)"
+                )
+            elif key not in TOP_LEVEL_KEYS:
+                self.warnings.append(
+                    f"{self.where(str(key))}: unknown top-level key ignored (known: {', '.join(TOP_LEVEL_KEYS)})"
+                )
+
+
+def load_config(paths: Iterable[str] | None = None) -> Config:
+    """Load the cascade (base config, then ``paths`` or the default list) and validate it.
+
+    Raises ``ConfigError`` for problems that make every audit unusable (YAML syntax, wrong
+    top-level types, ``run`` naming an unknown audit, a bad schedule). Problems of one audit are
+    left in ``Config.audit_errors``.
+    """
+    if paths is None:
+        paths = DEFAULT_CONFIG_PATHS
+    layers = read_layers(paths)
+    merged: dict[str, Any] = {}
+    origins: dict[tuple, str] = {}
+    for source, layer in layers:
+        _merge(merged, layer, source, origins)
+
+    validator = _Validator(merged, origins)
+    validator.top_level()
+    plugins = validator.plugins()
+    audits = validator.audits(plugins)
+    run = validator.run(audits)
+    schedule = validator.schedule()
+    timezone = validator.timezone()
+    logger = validator.mapping("logger") or {}
+    email = validator.mapping("email")
+    if validator.fatal:
+        raise ConfigError(validator.fatal)
+    return Config(
+        plugins=plugins,
+        audits=audits,
+        run=run,
+        schedule=schedule,
+        timezone=timezone,
+        logger=logger,
+        email=email,
+        sources=tuple(s for s, _ in layers),
+        raw=merged,
+        audit_errors=validator.audit_errors,
+        warnings=validator.warnings,
+    )

@@ -1,0 +1,1 @@
+"""The DAG file shipped inside the package (`cloudmarker -n` points Airflow here)."""

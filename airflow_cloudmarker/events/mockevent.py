@@ -1,0 +1,46 @@
+"""MockEvent: an event for every mock record whose ``raw.data`` is a multiple of ``n``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from airflow_cloudmarker import util
+
+
+class MockEvent:
+    """Emit a ``mock_event`` when ``record['raw']['data']`` is a multiple of ``n`` (default 3).
+
+    A record without ``raw.data`` counts as data 1 (no event unless ``n`` is 1).
+
+    Example config::
+
+        plugins:
+          mockevent:
+            params:
+              n: 5
+    """
+
+    def __init__(self, n: int = 3):
+        if isinstance(n, bool) or not isinstance(n, int) or n == 0:
+            raise ValueError(f"MockEvent n must be a non-zero integer, not {n!r}")
+        self._n = n
+
+    def eval(self, record: dict) -> Iterator[dict]:
+        """Yield one event for a matching record."""
+        raw = record.get("raw")
+        data = raw.get("data", 1) if isinstance(raw, dict) else 1
+        if not isinstance(data, int) or data % self._n != 0:
+            return
+        yield {
+            "ext": util.merge_dicts(record.get("ext") or {}, {"record_type": "mock_event", "data": data, "n": self._n}),
+            "com": {
+                "cloud_type": (record.get("com") or {}).get("cloud_type", "mock"),
+                "record_type": "mock_event",
+                "reference": str(data),
+                "description": f"{data} is a multiple of {self._n}.",
+                "recommendation": f"Divide {data} by {self._n} and confirm that the remainder is 0.",
+            },
+        }
+
+    def done(self) -> None:
+        """Nothing to clean up."""

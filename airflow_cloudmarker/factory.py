@@ -1,0 +1,183 @@
+"""Config -> DAGs: one DAG per audit, one task per plugin, wired as the config reads.
+
+Shape of an audit DAG (task ids name the plugin keys)::
+
+    fetch_<cloud> ──┬──> check_<event> ──> alert_<alert>
+    (or shards_<cloud> -> fetch_<cloud>[mapped])
+                    └──> store_<store>
+    every task ──> audit_failed   (runs only when a task failed, and fails the run)
+
+Checks and stores run when all fetches are done (``all_done``), so one failing cloud never
+starves the other plugins of the data the successful fetches produced; ``audit_failed`` keeps
+the run's final state honest, because an ``all_done`` leaf would otherwise make it succeed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from airflow_cloudmarker import plugins as plugin_loader
+from airflow_cloudmarker import tasks
+from airflow_cloudmarker.batches import DEFAULT_BATCH_SIZE
+from airflow_cloudmarker.config import AuditConfig, Config
+
+log = logging.getLogger(__name__)
+
+TAGS = ["cloudmarker"]
+DEFAULT_RETRIES = 2
+DEFAULT_SHARD_CONCURRENCY = 8
+#: Callables with the signature (config, audit) -> dict of DAG keyword arguments (callbacks).
+DagKwargsHook = Callable[[Config, AuditConfig], dict[str, Any]]
+
+
+def _setting(name: str, default: int) -> int:
+    """An integer from Airflow's ``[cloudmarker]`` config section (env: AIRFLOW__CLOUDMARKER__NAME)."""
+    from airflow.configuration import conf
+
+    try:
+        return conf.getint("cloudmarker", name, fallback=default)
+    except Exception:  # a malformed value must not make every DAG disappear
+        log.warning("[cloudmarker] %s is not an integer; using %d", name, default)
+        return default
+
+
+def local_timezone_name() -> str:
+    """The machine's time zone (the tutorial's schedule is in local time)."""
+    import pendulum
+
+    return pendulum.local_timezone().name
+
+
+def build_timetable(config: Config):
+    """``schedule: "HH:MM"`` -> every day at that local (or ``timezone:``) time; None when unset."""
+    if config.schedule is None:
+        return None
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    hour, minute = config.schedule
+    return CronTriggerTimetable(f"{minute} {hour} * * *", timezone=config.timezone or local_timezone_name())
+
+
+def _named(name: str, body: Callable[..., Any]) -> Callable[..., Any]:
+    body.__name__ = body.__qualname__ = name
+    return body
+
+
+def build_dag(config: Config, audit: AuditConfig, extra_dag_kwargs: dict[str, Any] | None = None):
+    """Build the DAG of one validated audit."""
+    import pendulum
+    from airflow.sdk import DAG, TriggerRule, task
+
+    batch_size = _setting("batch_size", DEFAULT_BATCH_SIZE)
+    timetable = build_timetable(config) if audit.key in config.run else None
+    tz = config.timezone or local_timezone_name()
+    dag = DAG(
+        dag_id=audit.key,
+        schedule=timetable,
+        start_date=pendulum.datetime(2024, 1, 1, tz=tz),
+        catchup=False,
+        max_active_runs=1,
+        tags=TAGS,
+        description=f"Cloudmarker audit {audit.key}: clouds {', '.join(audit.clouds)}",
+        doc_md=_doc(config, audit),
+        default_args={
+            "retries": _setting("task_retries", DEFAULT_RETRIES),
+            "retry_delay": dt.timedelta(seconds=_setting("retry_delay_seconds", 60)),
+        },
+        **(extra_dag_kwargs or {}),
+    )
+    with dag:
+        fetch_tasks, fetch_ids = [], []
+        for key in audit.clouds:
+            plugin = config.plugins[key]
+            cls = plugin_loader.load_class(plugin.class_path)
+            task_id = f"fetch_{key}"
+            if plugin_loader.is_sharded(cls):
+                shards = task(task_id=f"shards_{key}")(
+                    _named(f"shards_{key}", lambda plugin=plugin: tasks.list_shards(plugin))
+                )()
+                fetched = task(
+                    task_id=task_id,
+                    show_return_value_in_logs=False,
+                    max_active_tis_per_dagrun=getattr(cls, "max_parallel_shards", DEFAULT_SHARD_CONCURRENCY),
+                )(
+                    _named(
+                        task_id,
+                        lambda shard, plugin=plugin: tasks.fetch(audit.key, plugin, batch_size, shard, sharded=True),
+                    )
+                ).expand(shard=shards)
+            else:
+                fetched = task(task_id=task_id, show_return_value_in_logs=False)(
+                    _named(task_id, lambda plugin=plugin: tasks.fetch(audit.key, plugin, batch_size))
+                )()
+            fetch_tasks.append(fetched)
+            fetch_ids.append(task_id)
+
+        check_tasks, check_ids = [], []
+        for key in audit.events:
+            plugin = config.plugins[key]
+            task_id = f"check_{key}"
+            checked = task(task_id=task_id, trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False)(
+                _named(task_id, lambda plugin=plugin: tasks.check(audit.key, plugin, fetch_ids, batch_size))
+            )()
+            fetch_tasks >> checked
+            check_tasks.append(checked)
+            check_ids.append(task_id)
+
+        deliver_tasks = []
+        for kind, keys, upstream, upstream_ids in (
+            ("store", audit.stores, fetch_tasks, fetch_ids),
+            ("alert", audit.alerts, check_tasks or fetch_tasks, check_ids),
+        ):
+            for key in keys:
+                plugin = config.plugins[key]
+                task_id = f"{kind}_{key}"
+                delivered = task(task_id=task_id, trigger_rule=TriggerRule.ALL_DONE)(
+                    _named(
+                        task_id,
+                        lambda plugin=plugin, kind=kind, ids=tuple(upstream_ids): tasks.deliver(
+                            audit.key, plugin, ids, kind
+                        ),
+                    )
+                )()
+                upstream >> delivered
+                deliver_tasks.append(delivered)
+
+        watcher = task(task_id="audit_failed", trigger_rule=TriggerRule.ONE_FAILED, retries=0)(
+            _named("audit_failed", lambda: tasks.fail_if_any_failed(audit.key))
+        )()
+        [*fetch_tasks, *check_tasks, *deliver_tasks] >> watcher
+    return dag
+
+
+def _doc(config: Config, audit: AuditConfig) -> str:
+    lines = [f"### Cloudmarker audit `{audit.key}`", ""]
+    for kind in ("clouds", "events", "stores", "alerts"):
+        for key in audit.plugin_keys(kind):
+            lines.append(f"- {kind[:-1]} `{key}`: `{config.plugins[key].class_path}`")
+    if audit.source:
+        lines += ["", f"Defined in `{audit.source}`."]
+    return "\n".join(lines)
+
+
+def build_dags(
+    config: Config, audit_keys: Iterable[str] | None = None, dag_kwargs_hook: DagKwargsHook | None = None
+) -> dict[str, Any]:
+    """Build the DAGs of the valid audits (all of them, or ``audit_keys``); log and skip bad ones."""
+    wanted = list(audit_keys) if audit_keys is not None else sorted(config.audits)
+    dags: dict[str, Any] = {}
+    for key in wanted:
+        if key in config.audit_errors:
+            for problem in config.audit_errors[key]:
+                log.error("audit %s skipped: %s", key, problem)
+            continue
+        audit = config.audits[key]
+        extra = dag_kwargs_hook(config, audit) if dag_kwargs_hook else None
+        try:
+            dags[key] = build_dag(config, audit, extra)
+        except Exception as exc:  # one audit must never hide the others (a file-level import error would)
+            log.exception("audit %s skipped: building its DAG failed: %s", key, exc)
+    return dags

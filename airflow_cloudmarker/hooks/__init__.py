@@ -1,0 +1,1 @@
+"""Hooks for services that have no official Airflow provider."""

@@ -1,0 +1,1 @@
+"""Cloudmarker stores plugins: one module per plugin, named as in the tutorial."""

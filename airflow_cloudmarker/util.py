@@ -1,0 +1,70 @@
+"""Helpers for plugin authors: merging records and reading port ranges.
+
+These are public: users' own plugins import them, as plugins written for the original
+Cloudmarker imported ``cloudmarker.util``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def merge_dicts(*dicts: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge mappings recursively into a new dict; later mappings win.
+
+    Keys present in only one mapping are kept. When both sides hold a mapping for the same key,
+    the two are merged the same way; any other value (lists included) from the later mapping
+    replaces the earlier one. The inputs are never modified.
+    """
+    result: dict[str, Any] = {}
+    for d in dicts:
+        if d is None:
+            continue
+        for key, value in d.items():
+            if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+                result[key] = merge_dicts(result[key], value)
+            elif isinstance(value, Mapping):
+                result[key] = merge_dicts(value)
+            else:
+                result[key] = copy.deepcopy(value)
+    return result
+
+
+def expand_port_ranges(port_ranges: Iterable[str | int]) -> set[int]:
+    """Expand port specifications such as ``22``, ``"8000-8080"`` or ``"*"`` to a set of ports.
+
+    Firewall rules describe ports as strings or ranges; events need set arithmetic on ports.
+    Invalid entries raise ``ValueError`` naming the entry, since a silently skipped range could
+    hide an exposed port.
+    """
+    ports: set[int] = set()
+    for spec in port_ranges:
+        text = str(spec).strip()
+        if text in ("*", "all", "any"):
+            text = "0-65535"
+        if "-" in text:
+            low_text, _, high_text = text.partition("-")
+            try:
+                low, high = int(low_text), int(high_text)
+            except ValueError:
+                raise ValueError(f"invalid port range {spec!r}") from None
+            if not 0 <= low <= high <= 65535:
+                raise ValueError(f"invalid port range {spec!r}")
+            ports.update(range(low, high + 1))
+        else:
+            try:
+                port = int(text)
+            except ValueError:
+                raise ValueError(f"invalid port {spec!r}") from None
+            if not 0 <= port <= 65535:
+                raise ValueError(f"invalid port {spec!r}")
+            ports.add(port)
+    return ports
+
+
+def friendly_string(text: str) -> str:
+    """Return a human-friendly name for an identifier (``azure`` -> ``Azure``, ``gcp`` -> ``Google Cloud Platform``)."""
+    names = {"azure": "Azure", "gcp": "Google Cloud Platform", "mock": "Mock"}
+    return names.get(str(text).lower(), str(text))
