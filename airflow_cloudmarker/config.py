@@ -229,11 +229,17 @@ class _Validator:
         else:
             try:
                 cls = plugin_loader.load_class(plugin.class_path)
-                plugin_loader.check_methods(cls, kind)
-                plugin_loader.check_params(cls, plugin.params)
             except plugin_loader.PluginError as exc:
-                fix = "fix the class path" if "import" in str(exc) or "no class" in str(exc) else "fix the params"
-                problem = f"{self.where('plugins', plugin.key)}: {exc}; {fix}"
+                problem = f"{where}: {exc}; fix the class path"
+            else:
+                try:
+                    plugin_loader.check_methods(cls, kind)
+                except plugin_loader.PluginError as exc:
+                    problem = f"{{audit_list}}: plugin key {plugin.key!r}: {exc}; list it under the right key"
+                try:
+                    plugin_loader.check_params(cls, plugin.params)
+                except plugin_loader.PluginError as exc:
+                    problem = f"{self.where('plugins', plugin.key, 'params')}: {exc}; fix the params"
         self._class_checks[cache_key] = problem
         return problem
 
@@ -282,7 +288,7 @@ class _Validator:
                     else:
                         problem = self.check_plugin(plugins[plugin_key], kind)
                         if problem:
-                            problems.append(problem)
+                            problems.append(problem.replace("{audit_list}", self.where("audits", key, kind)))
             if not lists["clouds"]:
                 problems.append(f"{self.where('audits', key, 'clouds')}: an audit needs at least one cloud plugin key")
             alert_on = entry.get("alert_on", "all")

@@ -1,0 +1,209 @@
+"""Config cascade, merge rules and validation: pure logic, no Airflow."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from conftest import run_cli
+
+from airflow_cloudmarker import config as config_mod
+from airflow_cloudmarker.config import ConfigError, load_config
+
+
+def write(path, text):
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_base_config_defines_the_tutorial_keys():
+    config = load_config([])
+    assert config.run == ("mockaudit",)
+    assert config.schedule == (0, 0)
+    audit = config.audits["mockaudit"]
+    assert (audit.clouds, audit.stores, audit.events, audit.alerts) == (
+        ("mockcloud",),
+        ("filestore",),
+        ("mockevent",),
+        ("filestore",),
+    )
+    for key in (
+        "mockcloud", "mockevent", "filestore", "esstore", "mongodbstore", "firewallruleevent",
+        "azvmosdiskencryptionevent", "azvmdatadiskencryptionevent", "azosdiskencryptionevent",
+        "azdatadiskencryptionevent",
+    ):  # fmt: skip
+        assert key in config.plugins
+    assert config.logger["handlers"]["file"]["filename"] == "/tmp/cloudmarker.log"
+    assert config.audit_errors == {}
+
+
+def test_cascade_replaces_lists_and_merges_mappings(tmp_path):
+    # The tutorial's example: bar.yaml's run list replaces foo.yaml's.
+    foo = write(tmp_path / "foo.yaml", "run:\n  - mockaudit\n  - fooaudit\naudits:\n  fooaudit:\n    clouds: [mockcloud]\n")
+    bar = write(tmp_path / "bar.yaml", "run:\n  - baraudit\naudits:\n  baraudit:\n    clouds: [mockcloud]\n")
+    config = load_config([foo, bar])
+    assert config.run == ("baraudit",)
+    assert set(config.audits) == {"mockaudit", "fooaudit", "baraudit"}  # keys merged
+
+
+def test_override_params_keeps_base_plugin_path(tmp_path):
+    path = write(
+        tmp_path / "c.yaml",
+        """
+        plugins:
+          mockcloud:
+            params:
+              record_count: 20
+              record_types: [foo, bar, baz]
+          mockevent:
+            params:
+              n: 5
+        """,
+    )
+    config = load_config([path])
+    assert config.plugins["mockcloud"].class_path == "cloudmarker.clouds.mockcloud.MockCloud"
+    assert config.plugins["mockcloud"].params == {"record_count": 20, "record_types": ["foo", "bar", "baz"]}
+    assert config.plugins["mockevent"].params == {"n": 5}
+
+
+def test_later_files_win_and_missing_files_are_skipped(tmp_path):
+    first = write(tmp_path / "a.yaml", "schedule: '01:30'\n")
+    second = write(tmp_path / "b.yaml", "schedule: '02:45'\n")
+    config = load_config([first, str(tmp_path / "missing.yaml"), second])
+    assert config.schedule == (2, 45)
+    assert config.sources[-1].endswith("b.yaml")
+
+
+def test_default_cascade_order(home):
+    (home / ".cloudmarker.yaml").write_text("schedule: '01:00'\nrun: [mockaudit]\n")
+    (home / "cloudmarker.yaml").write_text("schedule: '02:00'\n")
+    write(home.parent / "work" / "cloudmarker.yaml", "schedule: '03:00'\n")
+    config = load_config()
+    assert config.schedule == (3, 0)
+    assert [s.rsplit("/", 2)[-2:] for s in config.sources[1:]] == [
+        ["home", ".cloudmarker.yaml"],
+        ["home", "cloudmarker.yaml"],
+        ["work", "cloudmarker.yaml"],
+    ]
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    path = write(tmp_path / "bad.yaml", "plugins:\n  x:\n    plugin: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config([path])
+    assert f"{path}:4" in str(info.value) or f"{path}:3" in str(info.value)
+    assert "YAML syntax error" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("run: [nosuchaudit]\n", "run: audit 'nosuchaudit' is not defined under audits"),
+        ("schedule: '25:00'\n", 'schedule: \'25:00\' is not a time of day; use 24-hour "HH:MM"'),
+        ("plugins: [a, b]\n", "plugins: must be a mapping"),
+        ("plugins:\n  mockcloud:\n    params: 5\n", "plugins.mockcloud.params: must be a mapping"),
+        ("logger: nope\n", "logger: must be a mapping"),
+        ("timezone: Mars/Olympus\n", "timezone: unknown time zone"),
+    ],
+)
+def test_fatal_problems_name_the_key_and_the_fix(tmp_path, text, expected):
+    path = write(tmp_path / "c.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_config([path])
+    assert f"{path}: {expected}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "audits:\n  a:\n    clouds: [nocloud]\n",
+            "audits.a.clouds: plugin key 'nocloud' is not defined under plugins; define it there",
+        ),
+        (
+            "plugins:\n  c:\n    plugin: cloudmarker.clouds.nosuch.Cloud\naudits:\n  a:\n    clouds: [c]\n",
+            "cannot import module 'airflow_cloudmarker.clouds.nosuch'",
+        ),
+        (
+            "plugins:\n  c:\n    plugin: cloudmarker.clouds.mockcloud.NoClass\naudits:\n  a:\n    clouds: [c]\n",
+            "has no class 'NoClass'",
+        ),
+        (
+            "plugins:\n  c:\n    plugin: cloudmarker.clouds.mockcloud.MockCloud\n    params:\n      record_cont: 5\n"
+            "audits:\n  a:\n    clouds: [c]\n",
+            "MockCloud does not accept these params (got an unexpected keyword argument 'record_cont'); "
+            "accepted params: record_count, record_types; fix the params",
+        ),
+        (
+            "audits:\n  a:\n    clouds: [mockevent]\n",
+            "is used in clouds but has no read() method",
+        ),
+        ("audits:\n  a:\n    clouds: mockcloud\n    stores: {x: 1}\n", "audits.a.stores: must be a list of plugin keys"),
+        ("audits:\n  a:\n    stores: [filestore]\n", "audits.a.clouds: an audit needs at least one cloud plugin key"),
+    ],
+)
+def test_audit_problems_skip_only_that_audit(tmp_path, text, expected):
+    path = write(tmp_path / "c.yaml", text)
+    config = load_config([path])
+    problems = " | ".join(config.audit_errors["a"])
+    assert expected in problems
+    assert path in problems
+    assert "mockaudit" in config.valid_audits()
+
+
+def test_keys_beside_plugin_are_taken_as_params_with_a_warning(tmp_path):
+    # The tutorial's "more elaborate" EsStore example puts host/port beside plugin.
+    path = write(tmp_path / "c.yaml", "plugins:\n  filestore:\n    path: /x/y\n")
+    config = load_config([path])
+    assert config.plugins["filestore"].params == {"path": "/x/y"}
+    assert any("taking them as params" in w and "plugins.filestore" in w for w in config.warnings)
+
+
+def test_top_level_emailalert_key_warns_towards_email(tmp_path):
+    path = write(tmp_path / "c.yaml", "emailalert:\n  host: smtp.example.com\n")
+    config = load_config([path])
+    assert any("'email'" in w and "emailalert" in w for w in config.warnings)
+
+
+def test_unquoted_schedule_read_as_base_60_integer(tmp_path):
+    path = write(tmp_path / "c.yaml", "schedule: 12:30\n")  # YAML 1.1 reads this as 750
+    assert load_config([path]).schedule == (12, 30)
+
+
+def test_env_var_names_config_files(monkeypatch, tmp_path):
+    monkeypatch.setenv(config_mod.CONFIG_ENV_VAR, f"{tmp_path}/a.yaml:{tmp_path}/b.yaml")
+    assert config_mod.config_paths_from_env() == [f"{tmp_path}/a.yaml", f"{tmp_path}/b.yaml"]
+    monkeypatch.setenv(config_mod.CONFIG_ENV_VAR, "")
+    assert config_mod.config_paths_from_env() == []
+
+
+def test_cli_prints_base_config():
+    result = run_cli("--print-base-config")
+    assert result.returncode == 0
+    assert result.stdout == config_mod.base_config_text()
+    assert run_cli("-p").stdout == result.stdout
+
+
+def test_cli_version_and_help():
+    assert run_cli("--version").stdout.startswith("cloudmarker ")
+    help_text = run_cli("--help").stdout
+    for option in ("--config", "--now", "--print-base-config", "--version"):
+        assert option in help_text
+
+
+def test_cli_config_error_is_one_line_without_traceback(tmp_path):
+    path = write(tmp_path / "c.yaml", "audits:\n  mockaudit:\n    clouds: [nocloud]\n")
+    result = run_cli("-n", "-c", path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("cloudmarker: error:")]
+    assert len(lines) == 1
+    assert f"{path}: audits.mockaudit.clouds: plugin key 'nocloud' is not defined" in lines[0]
+
+
+def test_cli_yaml_error_exits_nonzero(tmp_path):
+    path = write(tmp_path / "c.yaml", "run: [a\n")
+    result = run_cli("-n", "-c", path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"cloudmarker: error: {path}:" in result.stderr
