@@ -68,3 +68,18 @@ def friendly_string(text: str) -> str:
     """Return a human-friendly name for an identifier (``azure`` -> ``Azure``, ``gcp`` -> ``Google Cloud Platform``)."""
     names = {"azure": "Azure", "gcp": "Google Cloud Platform", "mock": "Mock"}
     return names.get(str(text).lower(), str(text))
+
+
+def mask_secret(value: Any) -> None:
+    """Register a secret (password, token, key) with Airflow's log masker so it never reaches logs.
+
+    Plugins call this in their constructor for every secret param. Outside Airflow (plain unit
+    tests of a plugin) there is nothing to register with, so it does nothing.
+    """
+    if not value:
+        return
+    try:
+        from airflow.sdk.log import mask_secret as airflow_mask_secret
+    except ImportError:  # pragma: no cover - Airflow always present in this package
+        return
+    airflow_mask_secret(value)
