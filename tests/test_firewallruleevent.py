@@ -1,0 +1,122 @@
+"""FirewallRuleEvent on normalized firewall_rule records, without Airflow."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
+
+
+def rule(**com_overrides):
+    """A firewall_rule record open to the Internet on port 22 unless overridden."""
+    com = {
+        "cloud_type": "azure",
+        "record_type": "firewall_rule",
+        "reference": "/subscriptions/s1/rg/nsg1/securityRules/allow-ssh",
+        "enabled": True,
+        "direction": "in",
+        "access": "allow",
+        "protocol": "tcp",
+        "source_addresses": ["0.0.0.0/0"],
+        "destination_ports": ["22"],
+    }
+    com.update(com_overrides)
+    return {
+        "raw": {"name": "allow-ssh"},
+        "ext": {"cloud_type": "azure", "record_type": "firewall_rule", "x": 1},
+        "com": com,
+    }
+
+
+def events(record, **params):
+    return list(FirewallRuleEvent(**params).eval(record))
+
+
+def test_exposed_ssh_gives_one_event_with_copied_fields():
+    (event,) = events(rule())
+    com = event["com"]
+    assert com["record_type"] == "firewall_rule_event"
+    assert com["cloud_type"] == "azure"
+    assert com["reference"] == "/subscriptions/s1/rg/nsg1/securityRules/allow-ssh"
+    assert com["exposed_ports"] == [22]
+    assert com["severity"] == "high"
+    assert com["finding_key"] == "22"
+    assert "Azure" in com["description"] and "22" in com["description"]
+    assert com["recommendation"]
+    assert event["ext"] == {"cloud_type": "azure", "record_type": "firewall_rule_event", "x": 1}
+
+
+def test_ranges_and_all_ports_give_sorted_watched_ports():
+    (event,) = events(rule(destination_ports=["3000-3400", "22", "5432"]))
+    assert event["com"]["exposed_ports"] == [22, 3306, 3389, 5432]
+    assert event["com"]["finding_key"] == "22,3306,3389,5432"
+    (event,) = events(rule(destination_ports=["0-65535"], protocol="all"))
+    assert event["com"]["exposed_ports"] == [22, 1433, 1521, 3306, 3389, 5432]
+
+
+def test_gcp_description_is_friendly():
+    (event,) = events(rule(cloud_type="gcp"))
+    assert "Google Cloud Platform" in event["com"]["description"]
+    assert event["com"]["cloud_type"] == "gcp"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"enabled": False},
+        {"direction": "out"},
+        {"access": "deny"},
+        {"protocol": "udp"},
+        {"source_addresses": ["10.0.0.0/8"]},
+        {"destination_ports": ["80", "443"]},
+        {"destination_ports": []},
+    ],
+)
+def test_rules_that_do_not_expose_give_no_event(overrides):
+    assert events(rule(**overrides)) == []
+
+
+def test_custom_ports_and_severity():
+    assert events(rule(), ports=[3389]) == []
+    (event,) = events(rule(destination_ports=["8080"]), ports=[8080], severity="critical")
+    assert event["com"]["exposed_ports"] == [8080]
+    assert event["com"]["severity"] == "critical"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {},
+        {"raw": {}, "ext": {}},
+        {"com": None},
+        {"com": {"record_type": "compute"}},
+        {"com": {"record_type": "firewall_rule"}},
+        rule(destination_ports="22"),
+        rule(destination_ports=["ssh"]),
+        rule(source_addresses=None),
+        rule(protocol=None),
+    ],
+)
+def test_other_and_malformed_records_are_ignored(record):
+    assert events(record) == []
+
+
+def test_missing_ext_is_fine():
+    record = rule()
+    del record["ext"]
+    (event,) = events(record)
+    assert event["ext"] == {"record_type": "firewall_rule_event"}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"ports": "22"}, "ports"),
+        ({"ports": [22, "x"]}, "ports"),
+        ({"ports": [70000]}, "ports"),
+        ({"severity": "urgent"}, "severity"),
+    ],
+)
+def test_bad_params_name_the_param(params, message):
+    with pytest.raises(ValueError, match=message):
+        FirewallRuleEvent(**params)
