@@ -1,0 +1,254 @@
+"""A local Elasticsearch stand-in: the documented ``_bulk`` NDJSON API, enough for the real client.
+
+It answers ``GET /`` (cluster info) and ``POST [/<index>]/_bulk`` like Elasticsearch 8 or 9
+(``X-Elastic-Product`` header, ``compatible-with`` negotiation, per-item results), keeps the
+documents it indexed by ``_index`` and ``_id`` (so re-indexing the same id overwrites, as in
+Elasticsearch), counts requests, and fails on demand: connections dropped or 5xx/429 answers
+after N bulk requests, bulk items rejected with 429, wrong credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import re
+import socket
+import ssl
+import threading
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):  # dropped connections are part of the tests
+        pass
+
+
+class LocalServer:
+    """Run a ``QuietServer`` with ``handler`` in a thread on a fixed port; stop and start it again."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int | None = None, ssl_context=None):
+        self.handler = handler
+        self.port = port or free_port()
+        self.ssl_context: ssl.SSLContext | None = ssl_context
+        self._httpd: QuietServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LocalServer:
+        httpd = QuietServer(("127.0.0.1", self.port), self.handler)
+        if self.ssl_context is not None:
+            httpd.socket = self.ssl_context.wrap_socket(httpd.socket, server_side=True)
+        httpd.app = self  # type: ignore[attr-defined]
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+@dataclass
+class Failure:
+    """Fail bulk requests after ``after`` good ones, ``times`` times (None: until cleared).
+
+    mode: ``drop`` (close the connection, no answer), ``503``/``429``/``500`` (that status for the
+    whole request), ``items`` (answer 200 but reject every item from then on with ``item_status``).
+    """
+
+    mode: str
+    after: int = 0
+    times: int | None = None
+    item_status: int = 429
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # One write per response, no Nagle: otherwise delayed ACKs add 40 ms to every request.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        pass
+
+    @property
+    def app(self) -> Any:
+        return self.server.app  # type: ignore[attr-defined]
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send_json(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        body = orjson.dumps(payload)
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def drop(self) -> None:
+        """Close the connection without an answer (a dropped connection, as the client sees it)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+class EsHandler(RequestHandler):
+    def _es_headers(self) -> dict:
+        return {"X-Elastic-Product": "Elasticsearch"}
+
+    def _error(self, status: int, kind: str, reason: str) -> None:
+        payload = {"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason}}
+        payload["status"] = status
+        headers = self._es_headers()
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="security" charset="UTF-8"'
+        self.send_json(status, payload, headers)
+
+    def _checks(self) -> bool:
+        """Content negotiation and credentials, as Elasticsearch checks them before any API."""
+        app: EsServer = self.app
+        for header in ("Accept", "Content-Type"):
+            match = re.search(r"compatible-with=(\d+)", self.headers.get(header) or "")
+            if match and int(match.group(1)) not in (app.major, app.major - 1):
+                self._error(
+                    400,
+                    "media_type_header_exception",
+                    f"Invalid media-type value on headers [{header}]; A compatible version is required on both "
+                    f"Content-Type and Accept headers ... compatible-with={match.group(1)} is not supported",
+                )
+                return False
+        if app.credentials is not None:
+            expected = "Basic " + base64.b64encode(":".join(app.credentials).encode()).decode()
+            if self.headers.get("Authorization") != expected:
+                self._error(401, "security_exception", f"unable to authenticate user for REST request [{self.path}]")
+                return False
+        return True
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        self._body()
+        if not self._checks():
+            return
+        if self.path.split("?")[0] in ("", "/"):
+            app: EsServer = self.app
+            version = {"number": f"{app.major}.1.0", "build_flavor": "default", "lucene_version": "10.0.0"}
+            info = {"name": "local", "cluster_name": "cloudmarker-tests", "version": version}
+            self.send_json(200, {**info, "tagline": "You Know, for Search"}, self._es_headers())
+        else:
+            self._error(404, "index_not_found_exception", f"no such index [{self.path}]")
+
+    def do_PUT(self):
+        self.do_POST()
+
+    def do_POST(self):
+        body = self._body()
+        path = self.path.split("?")[0]
+        if not path.endswith("/_bulk"):
+            self._error(404, "illegal_argument_exception", f"no handler for {path}")
+            return
+        if not self._checks():
+            return
+        app: EsServer = self.app
+        failure = app.take_failure()
+        if failure is not None and failure.mode == "drop":
+            self.drop()
+            return
+        if failure is not None and failure.mode.isdigit():
+            self._error(int(failure.mode), "es_rejected_execution_exception", "rejected execution (test failure)")
+            return
+        default_index = path[: -len("/_bulk")].strip("/") or None
+        items = app.bulk(body, default_index, reject_status=failure.item_status if failure else None)
+        errors = any(next(iter(item.values()))["status"] >= 300 for item in items)
+        self.send_json(200, {"took": 1, "errors": errors, "items": items}, self._es_headers())
+
+
+class EsServer(LocalServer):
+    """The Elasticsearch stand-in; ``docs[index][_id]`` holds what was indexed."""
+
+    def __init__(self, port: int | None = None, major: int = 9, credentials: tuple[str, str] | None = None):
+        super().__init__(EsHandler, port)
+        self.major = major
+        self.credentials = credentials
+        self.docs: dict[str, dict[str, dict]] = {}
+        self.bulk_requests = 0
+        self.items_received = 0
+        self.failure: Failure | None = None
+        self._lock = threading.Lock()
+
+    def fail(self, mode: str, after: int = 0, times: int | None = None, item_status: int = 429) -> None:
+        """Fail bulk requests from the ``after``-th one on (counted from now)."""
+        with self._lock:
+            self.failure = Failure(mode, self.bulk_requests + after, times, item_status)
+
+    def heal(self) -> None:
+        with self._lock:
+            self.failure = None
+
+    def take_failure(self) -> Failure | None:
+        """Count this bulk request; return the failure to apply to it, if any."""
+        with self._lock:
+            self.bulk_requests += 1
+            failure = self.failure
+            if failure is None or self.bulk_requests <= failure.after:
+                return None
+            if failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    self.failure = None
+            return failure
+
+    def bulk(self, body: bytes, default_index: str | None, reject_status: int | None = None) -> list[dict]:
+        lines = [line for line in body.split(b"\n") if line.strip()]
+        items = []
+        i = 0
+        with self._lock:
+            while i < len(lines):
+                action = orjson.loads(lines[i])
+                op, meta = next(iter(action.items()))
+                index = meta.get("_index") or default_index
+                doc_id = meta.get("_id") or uuid.uuid4().hex
+                source = orjson.loads(lines[i + 1]) if op != "delete" else None
+                i += 2 if op != "delete" else 1
+                self.items_received += 1
+                if reject_status is not None:
+                    error = {"type": "es_rejected_execution_exception", "reason": "rejected execution (test failure)"}
+                    items.append({op: {"_index": index, "_id": doc_id, "status": reject_status, "error": error}})
+                    continue
+                documents = self.docs.setdefault(index, {})
+                existed = doc_id in documents
+                documents[doc_id] = source
+                result = {"_index": index, "_id": doc_id, "_version": 1, "result": "updated" if existed else "created"}
+                items.append({op: {**result, "status": 200 if existed else 201}})
+        return items
+
+    def sources(self, index: str = "cloudmarker") -> list[dict]:
+        return list(self.docs.get(index, {}).values())
