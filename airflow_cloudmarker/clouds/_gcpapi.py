@@ -1,0 +1,163 @@
+"""The GCP API calls GCPCloud makes: clients built once per thread, pages followed, errors classified.
+
+Why a module of its own: googleapiclient's HTTP object (httplib2) is not thread-safe, so each
+thread gets its own clients; the discovery documents bundled with the library are parsed once
+per process (parsing Compute's 5 MB document costs more than an API call); every call goes through
+``execute(num_retries=...)``, which retries 429, 5xx and 403 rate-limit answers with exponential
+backoff; and the one place that reads an ``HttpError`` decides what "this project cannot be read"
+looks like, so the plugin can report it in one line and go on.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+#: Retries of a throttled (429, 403 rateLimitExceeded) or failing (5xx) call; backoff 1, 2, 4 ... s (random).
+NUM_RETRIES = 6
+HTTP_TIMEOUT_SECONDS = 60
+#: service name -> version, as in the bundled discovery documents.
+SERVICES = {"cloudresourcemanager": "v1", "compute": "v1"}
+#: 403 reasons that mean "slow down", not "forbidden"; the client retries them.
+RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"}
+
+
+@functools.cache
+def discovery_document(service: str) -> dict:
+    """The discovery document bundled in google-api-python-client, parsed once per process."""
+    from googleapiclient import discovery_cache
+
+    text = discovery_cache.get_static_doc(service, SERVICES[service])
+    if text is None:  # pragma: no cover - the library always bundles these two
+        raise RuntimeError(f"google-api-python-client has no bundled discovery document for {service}")
+    return json.loads(text)
+
+
+class GCPApi:
+    """Thread-safe access to Cloud Resource Manager v1 and Compute v1 for one set of credentials.
+
+    ``endpoints`` maps a service name to a base URL (a Private Service Connect endpoint, or a
+    local test server); the base URL includes the service path (``.../compute/v1/``).
+    """
+
+    def __init__(self, credentials: Any, endpoints: Mapping[str, str] | None = None):
+        self._credentials = credentials
+        self._endpoints = dict(endpoints or {})
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def _client(self, service: str) -> Any:
+        clients = getattr(self._local, "clients", None)
+        if clients is None:
+            clients = self._local.clients = {}
+        if service not in clients:
+            import google_auth_httplib2
+            import httplib2
+            from google.api_core.client_options import ClientOptions
+            from googleapiclient import discovery
+
+            http = google_auth_httplib2.AuthorizedHttp(
+                self._credentials, http=httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS)
+            )
+            endpoint = self._endpoints.get(service)
+            clients[service] = discovery.build_from_document(
+                discovery_document(service),
+                http=http,
+                client_options=ClientOptions(api_endpoint=endpoint) if endpoint else None,
+            )
+        return clients[service]
+
+    def _resource(self, service: str, name: str) -> Any:
+        resources = getattr(self._local, "resources", None)
+        if resources is None:
+            resources = self._local.resources = {}
+        key = (service, name)
+        if key not in resources:  # creating a resource object parses its methods (~20 ms): do it once per thread
+            resources[key] = getattr(self._client(service), name)()
+        return resources[key]
+
+    def execute(self, request: Any) -> dict:
+        """Run one request with retries; count it."""
+        with self._lock:
+            self.calls += 1
+        return request.execute(num_retries=NUM_RETRIES)
+
+    def _pages(self, collection: Any, request: Any, next_method: str) -> Iterator[dict]:
+        while request is not None:
+            response = self.execute(request)
+            yield response
+            request = getattr(collection, next_method)(request, response)
+
+    def list_projects(self) -> Iterator[dict]:
+        """Every project the credentials can see (all pages of projects.list)."""
+        projects = self._resource("cloudresourcemanager", "projects")
+        for page in self._pages(projects, projects.list(), "list_next"):
+            yield from page.get("projects") or []
+
+    def get_project(self, project_id: str) -> dict:
+        projects = self._resource("cloudresourcemanager", "projects")
+        return self.execute(projects.get(projectId=project_id))
+
+    def firewall_pages(self, project_id: str) -> Iterator[list[dict]]:
+        """The project's firewalls, one list per page."""
+        firewalls = self._resource("compute", "firewalls")
+        for page in self._pages(firewalls, firewalls.list(project=project_id), "list_next"):
+            yield page.get("items") or []
+
+    def instance_pages(self, project_id: str, zone: str | None = None) -> Iterator[tuple[list[tuple[str, dict]], list]]:
+        """Yield ``([(zone, instance), ...], unreachable zones)`` per page of the project's VM instances.
+
+        Without ``zone``: one ``aggregatedList`` (every zone, pages followed), so the number of
+        calls does not grow with the number of zones. With ``zone``: ``list`` of that zone only.
+        """
+        instances = self._resource("compute", "instances")
+        if zone:
+            for page in self._pages(instances, instances.list(project=project_id, zone=zone), "list_next"):
+                yield [(zone, instance) for instance in page.get("items") or []], []
+            return
+        request = instances.aggregatedList(project=project_id)
+        for page in self._pages(instances, request, "aggregatedList_next"):
+            found = []
+            for scope, scoped in (page.get("items") or {}).items():
+                scope_zone = scope.rpartition("/")[2]
+                found.extend((scope_zone, instance) for instance in (scoped or {}).get("instances") or [])
+            yield found, list(page.get("unreachables") or [])
+
+
+def error_summary(exc: Exception) -> tuple[int | None, str, str]:
+    """``(HTTP status, reason, first line of the message)`` of a googleapiclient ``HttpError``."""
+    status = getattr(getattr(exc, "resp", None), "status", None)
+    reason, message = "", ""
+    try:
+        error = json.loads(getattr(exc, "content", b"") or b"{}").get("error") or {}
+        message = str(error.get("message") or "")
+        errors = error.get("errors") or []
+        details = error.get("details") or []
+        reason = str(
+            (errors[0].get("reason") if errors and isinstance(errors[0], dict) else "")
+            or next((d.get("reason") for d in details if isinstance(d, dict) and d.get("reason")), "")
+            or error.get("status")
+            or ""
+        )
+    except (ValueError, AttributeError, TypeError):
+        message = str(exc)
+    first = message.strip().splitlines()[0] if message.strip() else str(status)
+    return (int(status) if status is not None else None), reason, first
+
+
+def is_project_unavailable(exc: Exception) -> bool:
+    """True for a 403 that is not a rate limit (API disabled, permission denied) or a 404 project.
+
+    Such a project is skipped and reported; anything else (401, 5xx and 429 after the retries,
+    network errors) fails the task, because it says the audit itself is broken.
+    """
+    from googleapiclient.errors import HttpError
+
+    if not isinstance(exc, HttpError):
+        return False
+    status, reason, _ = error_summary(exc)
+    return status == 404 or (status == 403 and reason not in RATE_LIMIT_REASONS)
