@@ -9,6 +9,7 @@ flag every DAG of the file as broken.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from airflow_cloudmarker import config as config_mod
@@ -35,9 +36,15 @@ def config_paths() -> list[str]:
     return list(config_mod.DEFAULT_CONFIG_PATHS)
 
 
-def load_dags() -> dict[str, Any]:
-    """DAGs for the DAG file's globals(). A config error of the whole cascade raises (Airflow shows it)."""
+def load_dags(fileloc: str | None = None) -> dict[str, Any]:
+    """DAGs for the DAG file's globals(). A config error of the whole cascade raises (Airflow shows it).
+
+    ``fileloc`` defaults to the file of the caller, the DAG file itself.
+    """
     from airflow.sdk import get_parsing_context
+
+    if fileloc is None:
+        fileloc = sys._getframe(1).f_code.co_filename
 
     config = config_mod.load_config(config_paths())
     for warning in config.warnings:
@@ -46,4 +53,4 @@ def load_dags() -> dict[str, Any]:
     keys = [wanted] if wanted and wanted in config.audits else None
     from airflow_cloudmarker import notify
 
-    return factory.build_dags(config, keys, notify.dag_callbacks)
+    return factory.build_dags(config, keys, notify.dag_callbacks, fileloc)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -66,8 +67,14 @@ def _named(name: str, body: Callable[..., Any]) -> Callable[..., Any]:
     return body
 
 
-def build_dag(config: Config, audit: AuditConfig, extra_dag_kwargs: dict[str, Any] | None = None):
-    """Build the DAG of one validated audit."""
+def build_dag(
+    config: Config, audit: AuditConfig, extra_dag_kwargs: dict[str, Any] | None = None, fileloc: str | None = None
+):
+    """Build the DAG of one validated audit.
+
+    ``fileloc`` is the DAG file that asked for it: Airflow would otherwise record this module
+    as the DAG's file, and workers re-parse a DAG from its file to run its tasks.
+    """
     import pendulum
     from airflow.sdk import DAG, TriggerRule, task
 
@@ -89,6 +96,8 @@ def build_dag(config: Config, audit: AuditConfig, extra_dag_kwargs: dict[str, An
         },
         **(extra_dag_kwargs or {}),
     )
+    if fileloc:
+        dag.fileloc = fileloc
     with dag:
         fetch_tasks, fetch_ids = [], []
         for key in audit.clouds:
@@ -164,7 +173,10 @@ def _doc(config: Config, audit: AuditConfig) -> str:
 
 
 def build_dags(
-    config: Config, audit_keys: Iterable[str] | None = None, dag_kwargs_hook: DagKwargsHook | None = None
+    config: Config,
+    audit_keys: Iterable[str] | None = None,
+    dag_kwargs_hook: DagKwargsHook | None = None,
+    fileloc: str | None = None,
 ) -> dict[str, Any]:
     """Build the DAGs of the valid audits (all of them, or ``audit_keys``); log and skip bad ones."""
     wanted = list(audit_keys) if audit_keys is not None else sorted(config.audits)
@@ -172,12 +184,15 @@ def build_dags(
     for key in wanted:
         if key in config.audit_errors:
             for problem in config.audit_errors[key]:
+                # A warning as well as a log line: Airflow's DAG parsing shows captured warnings
+                # (`airflow dags list`, the DAG processor's log), where a log line may be filtered.
                 log.error("audit %s skipped: %s", key, problem)
+                warnings.warn(f"cloudmarker: audit {key} skipped: {problem}", UserWarning, stacklevel=2)
             continue
         audit = config.audits[key]
         extra = dag_kwargs_hook(config, audit) if dag_kwargs_hook else None
         try:
-            dags[key] = build_dag(config, audit, extra)
+            dags[key] = build_dag(config, audit, extra, fileloc)
         except Exception as exc:  # one audit must never hide the others (a file-level import error would)
             log.exception("audit %s skipped: building its DAG failed: %s", key, exc)
     return dags

@@ -147,7 +147,8 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str]) -> list[Audi
 
     ensure_database()
     configure_logging(config.logger)
-    dags = factory.build_dags(config, config.run, notify.dag_callbacks)
+    dag_file = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "cloudmarker_dags.py")
+    dags = factory.build_dags(config, config.run, notify.dag_callbacks, fileloc=dag_file)
     results: list[AuditResult] = []
     with notify.all_audits(config, list(config.run)) as all_results:
         for audit_key in config.run:
