@@ -1,0 +1,188 @@
+"""EmailAlert against a real SMTP server (aiosmtpd) in all three modes, with and without AUTH."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import smtp_server
+
+from airflow_cloudmarker.alerts import _summary
+from airflow_cloudmarker.alerts.emailalert import EmailAlert
+from airflow_cloudmarker.events.mockevent import MockEvent
+
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory):
+    return smtp_server.TlsMaterial(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def trust(tls, monkeypatch):
+    """Trust the throwaway CA the way any client using ssl.create_default_context() would."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+    return tls
+
+
+@pytest.fixture
+def smtp(request, trust):
+    mode, auth = request.param
+    server, controller = smtp_server.start(mode, auth, trust)
+    yield server
+    controller.stop()
+
+
+def mock_events(count: int = 10, n: int = 3) -> list[dict]:
+    """Events produced by the real MockEvent plugin, stamped as the framework stamps them."""
+    plugin = MockEvent(n=n)
+    events = []
+    for i in range(count):
+        for event in plugin.eval({"raw": {"data": i}, "ext": {"record_type": "apple"}, "com": {}}):
+            event["com"].update(audit_key="mockaudit", origin_worker="mockaudit_mockevent")
+            events.append(event)
+    return events
+
+
+def body(message, subtype: str) -> str:
+    return message.get_body(preferencelist=(subtype,)).get_content()
+
+
+def attachment(message) -> tuple[str, bytes]:
+    (part,) = list(message.iter_attachments())
+    return part.get_filename(), part.get_content()
+
+
+MODES = [(mode, auth) for mode in ("ssl", "starttls", "disable") for auth in (False, True)]
+
+
+@pytest.mark.parametrize("smtp", MODES, indirect=True, ids=[f"{m}-{'auth' if a else 'noauth'}" for m, a in MODES])
+def test_one_email_per_run_with_text_html_and_json(smtp):
+    events = mock_events()
+    alert = EmailAlert(**smtp.params(subject="Cloudmarker Alert"))
+    for event in events:
+        alert.write(event)
+    assert smtp.messages == []  # nothing is sent before done()
+    alert.done()
+
+    assert len(smtp.messages) == 1
+    received = smtp.messages[0]
+    assert received.mail_from == "cloudmarker@example.com"
+    assert received.rcpt_tos == ["user1@example.com", "user2@example.com"]
+    message = received.message
+    assert message["Subject"] == "Cloudmarker Alert"
+    assert message["From"] == "Cloudmarker <cloudmarker@example.com>"
+    text = body(message, "plain")
+    assert "4 events: 4 mock_event" in text
+    assert "9 is a multiple of 3." in text and "Divide 9 by 3 and confirm that the remainder is 0." in text
+    html = body(message, "html")
+    assert "<b>4 events: 4 mock_event</b>" in html and "Divide 6 by 3" in html
+    name, data = attachment(message)
+    assert name == "cloudmarker_events.json"
+    assert json.loads(data) == events
+    assert smtp.logins == (["PLAIN:cmuser:ok"] if smtp.auth else [])
+
+
+@pytest.mark.parametrize("smtp", [("disable", False)], indirect=True)
+def test_no_events_no_email_unless_send_empty(smtp):
+    EmailAlert(**smtp.params()).done()
+    assert smtp.messages == []
+    EmailAlert(**smtp.params(send_empty=True, subject="Nothing found")).done()
+    assert len(smtp.messages) == 1
+    message = smtp.messages[0].message
+    assert message["Subject"] == "Nothing found"
+    assert "No events." in body(message, "plain")
+    assert list(message.iter_attachments()) == []
+
+
+@pytest.mark.parametrize("smtp", [("starttls", True)], indirect=True)
+def test_wrong_password_fails_clearly_without_the_password(smtp, caplog):
+    alert = EmailAlert(**smtp.params(password="not-the-password"))
+    alert.write(mock_events()[0])
+    with pytest.raises(RuntimeError) as info:
+        alert.done()
+    assert (
+        "login" in str(info.value) and "refused" in str(info.value) and "check username and password" in str(info.value)
+    )
+    assert "not-the-password" not in str(info.value) + caplog.text
+    assert smtp.messages == []
+
+
+def test_untrusted_certificate_is_refused(tls, monkeypatch, tmp_path):
+    """The TLS certificate is really verified: without the test CA the client refuses the server."""
+    server, controller = smtp_server.start("ssl", False, tls)
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "empty.pem"))
+        (tmp_path / "empty.pem").write_text("")
+        alert = EmailAlert(**server.params())
+        alert.write(mock_events()[0])
+        with pytest.raises(RuntimeError, match="CERTIFICATE_VERIFY_FAILED"):
+            alert.done()
+        assert server.messages == []
+    finally:
+        controller.stop()
+
+
+def test_server_down_names_the_server():
+    port = smtp_server.free_port()
+    alert = EmailAlert(from_addr="a@example.com", to_addrs=["b@example.com"], host="127.0.0.1", port=port)
+    alert.write(mock_events()[0])
+    with pytest.raises(RuntimeError, match=rf"127\.0\.0\.1:{port} \(ssl\).*ConnectionRefusedError"):
+        alert.done()
+
+
+@pytest.mark.parametrize("smtp", [("starttls", True)], indirect=True)
+def test_airflow_connection_id(smtp, monkeypatch):
+    """``smtp_conn_id``: server, login and sender come from an Airflow SMTP connection."""
+    conn = {
+        "conn_type": "smtp",
+        "host": smtp.host,
+        "port": smtp.port,
+        "login": smtp_server.USERNAME,
+        "password": smtp_server.PASSWORD,
+        "extra": {"disable_ssl": True, "from_email": "Alerts <alerts@example.com>", "retry_limit": 0},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CM_SMTP", json.dumps(conn))
+    alert = EmailAlert(to_addrs="sec@example.com", smtp_conn_id="cm_smtp")
+    alert.write(mock_events()[0])
+    alert.done()
+    (received,) = smtp.messages
+    assert received.mail_from == "alerts@example.com" and received.rcpt_tos == ["sec@example.com"]
+    assert smtp.logins == ["PLAIN:cmuser:ok"]
+
+
+def test_unknown_connection_id_is_named():
+    alert = EmailAlert(to_addrs=["b@example.com"], smtp_conn_id="no_such_smtp_conn")
+    alert.write(mock_events()[0])
+    with pytest.raises(RuntimeError, match="no_such_smtp_conn"):
+        alert.done()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"ssl_mode": "tls"}, "ssl_mode must be one of ssl, starttls, disable"),
+        ({"host": ""}, "host is not set"),
+        ({"to_addrs": []}, "to_addrs must be a non-empty list"),
+        ({"to_addrs": ["nobody"]}, "'nobody' is not an email address"),
+        ({"port": "25"}, "port must be an integer"),
+        ({"from_addr": None}, "from_addr must be a sender address"),
+        ({"smtp_conn_id": "cm_smtp"}, "give either smtp_conn_id or host"),
+        ({"send_empty": "yes"}, "send_empty must be true or false"),
+    ],
+)
+def test_bad_params_name_the_param_and_the_fix(params, message):
+    good = {"from_addr": "a@example.com", "to_addrs": ["b@example.com"], "host": "smtp.example.com"}
+    with pytest.raises(ValueError, match=message):
+        EmailAlert(**{**good, **params})
+
+
+def test_summary_counts_per_event_type_most_frequent_first():
+    events = [{"com": {"record_type": t}} for t in ("b_event", "a_event", "b_event", "c_event", "a_event", "b_event")]
+    assert _summary.counts_by_type(events) == {"b_event": 3, "a_event": 2, "c_event": 1}
+    assert _summary.summary_line(events) == "6 events: 3 b_event, 2 a_event, 1 c_event"
+    html = _summary.render_html("t", [{"com": {"record_type": "x", "description": "<script>"}}])
+    assert "<script>" not in html and "&lt;script&gt;" in html
