@@ -126,6 +126,29 @@ def _collect(dag_run, seconds: float) -> AuditResult:
     return result
 
 
+def purge_run_xcoms(dag_run) -> None:
+    """Delete a finished run's XComs and their batch files in a local XCom directory.
+
+    ``cloudmarker -n`` keeps no history to browse, and each run's batches are as large as the
+    cloud: without this, every laptop run would leave its whole data set under AIRFLOW_HOME.
+    (Object-storage XCom files are not removed by ``airflow db clean``.)
+    """
+    import shutil
+    from urllib.parse import unquote, urlsplit
+
+    from airflow import settings
+    from airflow.models.xcom import XComModel
+
+    base = os.environ.get("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH", "")
+    url = urlsplit(base)
+    if url.scheme == "file":
+        run_dir = os.path.join(unquote(url.path), dag_run.dag_id, dag_run.run_id)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    with settings.Session() as session:
+        session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).delete()
+        session.commit()
+
+
 def configure_logging(logger_config: dict) -> None:
     """Apply the config's ``logger`` (stdout and /tmp/cloudmarker.log by default)."""
     if not logger_config:
@@ -160,6 +183,7 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str]) -> list[Audi
             started = time.monotonic()
             dag_run = dag.test()
             result = _collect(dag_run, time.monotonic() - started)
+            purge_run_xcoms(dag_run)
             log.info(
                 "Audit %s: %s; %d records, %d events, %d written in %.1f s",
                 audit_key,

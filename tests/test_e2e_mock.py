@@ -105,6 +105,8 @@ def test_mockcloud_and_mockevent_overrides(airflow_db, out_dir, home):
     records = read_json(out_dir / "mockaudit_mockcloud.json")
     assert [r["ext"]["record_type"] for r in records[:4]] == ["foo", "bar", "baz", "foo"]
     assert [e["ext"]["data"] for e in read_json(out_dir / "mockaudit_mockevent.json")] == [0, 5, 10, 15]
+    # The run's record batches went through the XCom object store and were removed after the run.
+    assert list((airflow_db / "xcom").glob("mockaudit/*/*/*")) == []
 
 
 def test_filestore_path_with_tilde_and_logger_override(airflow_db, home):
@@ -178,8 +180,7 @@ def test_sharded_cloud_fans_out_into_mapped_fetch_tasks(airflow_db, out_dir, hom
 
 def test_cloudmarker_command_exits_nonzero_when_an_audit_fails(airflow_db, out_dir, home):
     (home.parent / "work" / "cloudmarker.yaml").write_text(
-        "plugins:\n  broken:\n    plugin: cm_test_plugins.FailingCloud\n"
-        "audits:\n  mockaudit:\n    clouds: [broken]\n"
+        "plugins:\n  broken:\n    plugin: cm_test_plugins.FailingCloud\naudits:\n  mockaudit:\n    clouds: [broken]\n"
     )
     result = run_cli("-n", cwd=home.parent / "work")
     assert result.returncode == 1
