@@ -1,0 +1,262 @@
+"""Shared Azure plumbing for AzCloud and AzVM: credentials, management clients, subscriptions, parallel reads.
+
+Kept apart from the plugins so both read params, authenticate and page through Azure Resource Manager
+(ARM) the same way. The SDK is imported lazily: constructing a plugin (done at DAG parse time for
+param checks) must not import or touch the network.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_cloudmarker import util
+from airflow_cloudmarker.clouds._aznormalize import field
+
+DEFAULT_ARM_URL = "https://management.azure.com"
+#: Microsoft Entra hosts MSAL knows (public cloud, China, US Government)
+KNOWN_AUTHORITY_HOSTS = {"login.microsoftonline.com", "login.chinacloudapi.cn", "login.microsoftonline.us"}
+#: Loggers that would otherwise log every HTTP request and response at INFO
+QUIET_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "msal")
+
+
+class AzureConfigError(ValueError):
+    """A param problem the user must fix in the config; the message names the param."""
+
+
+class AzureAuthError(RuntimeError):
+    """Azure rejected the credentials (or none could be found); the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """Checked connection params of an Azure plugin (the secret is kept out of ``repr``)."""
+
+    plugin: str
+    tenant: str | None
+    client: str | None
+    secret: str | None
+    conn_id: str | None
+    authority_host: str | None
+    resource_manager_url: str
+    retry_backoff: float
+
+    def __repr__(self) -> str:
+        return f"AzureSettings(plugin={self.plugin!r}, tenant={self.tenant!r}, client={self.client!r}, secret=***)"
+
+
+def _check_int(plugin: str, name: str, value: Any, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AzureConfigError(f"{plugin} param {name} must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+def check_limits(
+    plugin: str, processes: Any, threads: Any, max_subs: Any, max_recs: Any
+) -> tuple[int, int | None, int | None]:
+    """Check the concurrency/limit params; return (threads, max_subs, max_recs)."""
+    _check_int(plugin, "processes", processes, 1)
+    return (
+        _check_int(plugin, "threads", threads, 1) or 1,
+        _check_int(plugin, "_max_subs", max_subs, 0),
+        _check_int(plugin, "_max_recs", max_recs, 0),
+    )
+
+
+def settings(
+    plugin: str,
+    tenant: str | None,
+    client: str | None,
+    secret: str | None,
+    conn_id: str | None,
+    authority_host: str | None,
+    resource_manager_url: str | None,
+    retry_backoff: float,
+) -> AzureSettings:
+    """Check the credential params without any network access and mask the secret."""
+    util.mask_secret(secret)
+    given = {"tenant": tenant, "client": client, "secret": secret}
+    for name, value in given.items():
+        if value is not None and not isinstance(value, str):
+            raise AzureConfigError(f"{plugin} param {name} must be a string, not {type(value).__name__}")
+    if conn_id is None and any(v for v in given.values()):
+        missing = [name for name, value in given.items() if not value]
+        if missing:
+            raise AzureConfigError(
+                f"{plugin} param {', '.join(missing)} is null: set tenant, client and secret together "
+                "(or use conn_id with an Airflow connection, or leave all three null to use DefaultAzureCredential)"
+            )
+    if isinstance(retry_backoff, bool) or not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
+        raise AzureConfigError(f"{plugin} param retry_backoff must be a number of seconds >= 0, not {retry_backoff!r}")
+    url = (resource_manager_url or DEFAULT_ARM_URL).rstrip("/")
+    if not url.startswith("https://"):
+        raise AzureConfigError(f"{plugin} param resource_manager_url must be an https:// URL, not {url!r}")
+    return AzureSettings(plugin, tenant, client, secret, conn_id, authority_host, url, float(retry_backoff))
+
+
+def _from_connection(s: AzureSettings) -> tuple[str, str, str]:
+    """(tenant, client, secret) from an Airflow connection: login = client id, password = secret, extra tenant."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(s.conn_id)
+    extra = conn.extra_dejson or {}
+    tenant = extra.get("tenant") or extra.get("tenantId") or extra.get("tenant_id") or s.tenant
+    util.mask_secret(conn.password)
+    missing = [n for n, v in (("login (client id)", conn.login), ("password (secret)", conn.password)) if not v]
+    if not tenant:
+        missing.append('extra "tenant"')
+    if missing:
+        raise AzureConfigError(f"{s.plugin} param conn_id {s.conn_id!r}: the connection has no {', '.join(missing)}")
+    return tenant, conn.login, conn.password
+
+
+def credential(s: AzureSettings) -> Any:
+    """Build the azure-identity credential the params ask for (no network yet)."""
+    from azure.identity import ClientSecretCredential, DefaultAzureCredential
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    kwargs: dict[str, Any] = {}
+    if s.authority_host:
+        kwargs["authority"] = s.authority_host
+        # MSAL validates unknown authorities against login.microsoftonline.com; a private or test
+        # authority must not send traffic there.
+        kwargs["disable_instance_discovery"] = urlsplit(s.authority_host).hostname not in KNOWN_AUTHORITY_HOSTS
+    if s.conn_id:
+        tenant, client, secret = _from_connection(s)
+        return ClientSecretCredential(tenant, client, secret, **kwargs)
+    if s.tenant and s.client and s.secret:
+        return ClientSecretCredential(s.tenant, s.client, s.secret, **kwargs)
+    return DefaultAzureCredential(**kwargs)
+
+
+def scope(s: AzureSettings) -> str:
+    """The OAuth scope for ARM at ``resource_manager_url``."""
+    return s.resource_manager_url + "/.default"
+
+
+def authenticate(s: AzureSettings) -> Any:
+    """Return a credential that has just obtained an ARM token, or raise one clear ``AzureAuthError``.
+
+    Getting the token up front turns the SDK's long credential-chain errors into one message; the
+    credential caches the token, so the list calls that follow do not ask again.
+    """
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import CredentialUnavailableError
+
+    cred = credential(s)
+    try:
+        cred.get_token(scope(s))
+    except CredentialUnavailableError:
+        raise AzureAuthError(
+            f"{s.plugin} params tenant, client and secret are null and no default Azure credential is available "
+            "(environment variables, workload or managed identity, Azure CLI login): set tenant, client and secret, "
+            "or conn_id to an Airflow connection"
+        ) from None
+    except ClientAuthenticationError as exc:
+        first_line = (str(getattr(exc, "message", None) or exc).strip().splitlines() or [""])[0][:300]
+        who = f"connection {s.conn_id!r}" if s.conn_id else f"client {s.client!r} in tenant {s.tenant!r}"
+        if "AADSTS" in first_line or getattr(exc, "status_code", None) in (400, 401):
+            raise AzureAuthError(
+                f"{s.plugin}: Azure rejected the credentials of {who} ({first_line}); check tenant, client and secret"
+            ) from None
+        raise AzureAuthError(f"{s.plugin}: Azure authentication of {who} failed: {first_line}") from None
+    return cred
+
+
+def client_kwargs(s: AzureSettings) -> dict[str, Any]:
+    """Keyword arguments for every management client: endpoint, scope and retry behaviour.
+
+    azure-core's retry policy retries 429 and 5xx and waits as ``Retry-After`` asks; ``retry_backoff``
+    sets the exponential backoff for responses that do not say how long to wait.
+    """
+    return {
+        "base_url": s.resource_manager_url,
+        "credential_scopes": [scope(s)],
+        "retry_backoff_factor": s.retry_backoff,
+        "retry_backoff_max": 60,
+    }
+
+
+def subscription_client(s: AzureSettings, cred: Any) -> Any:
+    """A SubscriptionClient (package azure-mgmt-resource-subscriptions) on the configured endpoint."""
+    from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+    return SubscriptionClient(cred, **client_kwargs(s))
+
+
+def subscription_ext(sub: dict) -> dict:
+    """The ``ext`` fields every Azure record carries for its subscription."""
+    return {
+        "cloud_type": "azure",
+        "subscription_id": field(sub, "subscription_id"),
+        "subscription_name": field(sub, "display_name"),
+        "subscription_state": field(sub, "state"),
+        "tenant_id": field(sub, "tenant_id"),
+    }
+
+
+def list_subscriptions(s: AzureSettings, cred: Any, max_subs: int | None) -> list[dict]:
+    """Every subscription the principal can see (as dicts), at most ``max_subs``."""
+    subs = subscription_client(s, cred).subscriptions.list()
+    return [sub.as_dict() for sub in itertools.islice(subs, max_subs)]
+
+
+_DONE = object()
+
+
+def stream_parallel(jobs: Iterable[Callable[[], Iterable[Any]]], threads: int, buffer: int = 1000) -> Iterator[Any]:
+    """Run ``jobs`` (each returns an iterable) on ``threads`` threads and yield their items as they come.
+
+    Items pass through a bounded queue, so memory stays at ``buffer`` items however large the cloud.
+    The first job error is raised in the caller after the other jobs are stopped; closing the
+    generator early (a ``_max_recs`` limit, a failing store) stops the workers too.
+    """
+    items: queue.Queue = queue.Queue(maxsize=buffer)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(job: Callable[[], Iterable[Any]]) -> None:
+        try:
+            for item in job():
+                if not put((None, item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((_DONE, exc))
+            return
+        put((_DONE, None))
+
+    job_list = list(jobs)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(job_list) or 1)), thread_name_prefix="azure")
+    try:
+        for job in job_list:
+            pool.submit(run, job)
+        remaining = len(job_list)
+        while remaining:
+            marker, value = items.get()
+            if marker is _DONE:
+                remaining -= 1
+                if value is not None:
+                    raise value
+            else:
+                yield value
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)

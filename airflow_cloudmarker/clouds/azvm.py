@@ -1,0 +1,120 @@
+"""AzVM: one record per virtual machine with its instance view (power state, disk encryption, extensions).
+
+Deeper than AzCloud and dearer: one instance-view call per VM. The subscriptions are the shards, and
+within a fetch task the instance-view calls run on ``threads`` threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from airflow_cloudmarker.clouds import _azure
+from airflow_cloudmarker.clouds._aznormalize import disk_encryption, field, power_state
+
+
+def _resource_group(vm_id: str) -> str:
+    """The resource group name in an ARM id (``/subscriptions/s/resourceGroups/RG/providers/...``)."""
+    parts = vm_id.split("/")
+    lowered = [p.lower() for p in parts]
+    return parts[lowered.index("resourcegroups") + 1]
+
+
+class AzVM:
+    """Read every VM of every subscription with its instance view.
+
+    Params: the same as AzCloud (tenant, client, secret or conn_id; processes, threads, _max_subs,
+    _max_recs (VMs per subscription); authority_host, resource_manager_url, retry_backoff).
+
+    Example config::
+
+        plugins:
+          myazvm:
+            plugin: cloudmarker.clouds.azvm.AzVM
+            params:
+              conn_id: azure_audit
+    """
+
+    #: at most this many subscriptions are fetched at once (one mapped task each)
+    max_parallel_shards = 8
+
+    def __init__(
+        self,
+        tenant: str | None = None,
+        client: str | None = None,
+        secret: str | None = None,
+        conn_id: str | None = None,
+        processes: int = 4,
+        threads: int = 8,
+        _max_subs: int | None = None,
+        _max_recs: int | None = None,
+        authority_host: str | None = None,
+        resource_manager_url: str | None = None,
+        retry_backoff: float = 0.8,
+    ):
+        self._settings = _azure.settings(
+            "AzVM", tenant, client, secret, conn_id, authority_host, resource_manager_url, retry_backoff
+        )
+        self._threads, self._max_subs, self._max_recs = _azure.check_limits(
+            "AzVM", processes, threads, _max_subs, _max_recs
+        )
+        self._cred: Any = None
+
+    def _credential(self) -> Any:
+        if self._cred is None:
+            self._cred = _azure.authenticate(self._settings)
+        return self._cred
+
+    def shards(self) -> list[str]:
+        """The subscription ids to fetch, one mapped task each."""
+        subs = _azure.list_subscriptions(self._settings, self._credential(), self._max_subs)
+        return [field(sub, "subscription_id") for sub in subs]
+
+    def read(self, shard: str | None = None) -> Iterator[dict]:
+        """Yield one vm_instance_view record per VM of one subscription (``shard``), or of all of them."""
+        from azure.mgmt.compute import ComputeManagementClient
+
+        cred = self._credential()
+        if shard is None:
+            subs = _azure.list_subscriptions(self._settings, cred, self._max_subs)
+        else:
+            subs = [_azure.subscription_client(self._settings, cred).subscriptions.get(shard).as_dict()]
+        for sub in subs:
+            compute = ComputeManagementClient(
+                cred, field(sub, "subscription_id"), **_azure.client_kwargs(self._settings)
+            )
+            vms = itertools.islice(compute.virtual_machines.list_all(), self._max_recs)
+            jobs: Iterable[Callable[[], Iterable[dict]]] = (self._job(compute, vm, sub) for vm in vms)
+            yield from _azure.stream_parallel(jobs, self._threads)
+
+    def _job(self, compute: Any, vm: Any, sub: dict) -> Callable[[], Iterable[dict]]:
+        def run() -> list[dict]:
+            view = compute.virtual_machines.instance_view(_resource_group(vm.id), vm.name)
+            return [self._record(vm.as_dict(), view.as_dict(), sub)]
+
+        return run
+
+    @staticmethod
+    def _record(raw: dict, view: dict, sub: dict) -> dict:
+        raw = {**raw, "instance_view": view}
+        _, os_encrypted, data_disks = disk_encryption(raw)
+        extensions = [e.get("name") for e in field(view, "extensions") or [] if isinstance(e, dict)]
+        return {
+            "raw": raw,
+            "ext": {
+                **_azure.subscription_ext(sub),
+                "record_type": "vm_instance_view",
+                "power_state": power_state(view),
+                "os_disk_encrypted": os_encrypted,
+                "all_data_disks_encrypted": all(encrypted for _, encrypted in data_disks),
+                "extensions": extensions,
+            },
+            "com": {"cloud_type": "azure", "record_type": "compute", "reference": raw.get("id")},
+        }
+
+    def done(self) -> None:
+        """Release the credential's HTTP session."""
+        if self._cred is not None and hasattr(self._cred, "close"):
+            self._cred.close()
+        self._cred = None
