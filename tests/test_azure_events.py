@@ -1,0 +1,178 @@
+"""Pure tests: NSG rule normalization feeding FirewallRuleEvent, and the AzVM disk-encryption events."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_cloudmarker.clouds._aznormalize import disk_encryption, firewall_rule_com, nsg_rules, power_state
+from airflow_cloudmarker.events.azvmdatadiskencryptionevent import AzVMDataDiskEncryptionEvent
+from airflow_cloudmarker.events.azvmosdiskencryptionevent import AzVMOSDiskEncryptionEvent
+from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
+
+
+def wire_rule(**props):
+    """A security rule in the ARM wire shape that current SDK models' as_dict() returns."""
+    base = {"protocol": "Tcp", "access": "Allow", "direction": "Inbound", "sourcePortRange": "*", "priority": 100}
+    return {"id": "/subscriptions/s/nsg/securityRules/r", "name": "r", "properties": {**base, **props}}
+
+
+@pytest.mark.parametrize("source", ["*", "Internet", "Any", "0.0.0.0/0", "internet"])
+def test_internet_sources_normalize_to_0_0_0_0(source):
+    com = firewall_rule_com(wire_rule(sourceAddressPrefix=source, destinationPortRange="22"))
+    assert com["source_addresses"] == ["0.0.0.0/0"]
+    assert com == {
+        "cloud_type": "azure",
+        "record_type": "firewall_rule",
+        "reference": "/subscriptions/s/nsg/securityRules/r",
+        "enabled": True,
+        "direction": "in",
+        "access": "allow",
+        "protocol": "tcp",
+        "source_addresses": ["0.0.0.0/0"],
+        "destination_ports": ["22"],
+    }
+
+
+def test_star_protocol_and_ports_and_plural_fields():
+    com = firewall_rule_com(
+        wire_rule(
+            protocol="*",
+            sourceAddressPrefix="10.0.0.0/8",
+            sourceAddressPrefixes=["Internet", "192.168.0.0/16"],
+            destinationPortRange="*",
+            destinationPortRanges=["1000-2000"],
+            access="Deny",
+            direction="Outbound",
+        )
+    )
+    assert com["protocol"] == "all"
+    assert com["source_addresses"] == ["0.0.0.0/0", "10.0.0.0/8", "192.168.0.0/16"]
+    assert com["destination_ports"] == ["0-65535", "1000-2000"]
+    assert (com["access"], com["direction"]) == ("deny", "out")
+
+
+def test_flattened_snake_case_rules_read_too():
+    rule = {
+        "id": "r1",
+        "protocol": "Udp",
+        "access": "Allow",
+        "direction": "Inbound",
+        "source_address_prefixes": ["Any"],
+        "destination_port_ranges": ["53"],
+    }
+    com = firewall_rule_com(rule)
+    assert (com["protocol"], com["source_addresses"], com["destination_ports"]) == ("udp", ["0.0.0.0/0"], ["53"])
+
+
+def test_nsg_rules_include_default_rules():
+    nsg = {"properties": {"securityRules": [wire_rule()], "defaultSecurityRules": [wire_rule(), wire_rule()]}}
+    assert len(nsg_rules(nsg)) == 3
+    assert nsg_rules({}) == []
+
+
+@pytest.mark.parametrize(
+    ("props", "exposed"),
+    [
+        ({"sourceAddressPrefix": "Internet", "destinationPortRange": "22"}, [22]),
+        (
+            {"sourceAddressPrefix": "*", "destinationPortRanges": ["3000-3400", "1433"], "protocol": "*"},
+            [1433, 3306, 3389],
+        ),
+        ({"sourceAddressPrefix": "*", "destinationPortRange": "*"}, [22, 1433, 1521, 3306, 3389, 5432]),
+        ({"sourceAddressPrefix": "VirtualNetwork", "destinationPortRange": "22"}, None),
+        ({"sourceAddressPrefix": "*", "destinationPortRange": "22", "protocol": "Udp"}, None),
+        ({"sourceAddressPrefix": "*", "destinationPortRange": "22", "access": "Deny"}, None),
+        ({"sourceAddressPrefix": "*", "destinationPortRange": "443"}, None),
+    ],
+)
+def test_normalized_azure_rules_through_firewallruleevent(props, exposed):
+    record = {"raw": {}, "ext": {"record_type": "firewall_rule"}, "com": firewall_rule_com(wire_rule(**props))}
+    events = list(FirewallRuleEvent().eval(record))
+    assert [e["com"]["exposed_ports"] for e in events] == ([exposed] if exposed else [])
+    for event in events:
+        assert "Azure" in event["com"]["description"]
+        assert event["com"]["cloud_type"] == "azure"
+
+
+def vm_record(os_encrypted: bool, data: dict[str, bool], record_type: str = "vm_instance_view") -> dict:
+    """An AzVM record (wire-shaped raw with the instance view) for the given disk states."""
+    disks = [{"name": "vm1-os", "encryptionSettings": [{"enabled": os_encrypted}]}]
+    disks += [{"name": name, "encryptionSettings": [{"enabled": enc}]} for name, enc in data.items()]
+    raw = {
+        "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+        "name": "vm1",
+        "properties": {
+            "storageProfile": {
+                "osDisk": {"name": "vm1-os"},
+                "dataDisks": [{"name": n, "lun": i} for i, n in enumerate(data)],
+            }
+        },
+        "instance_view": {"disks": disks, "statuses": [{"code": "PowerState/running"}]},
+    }
+    os_name, os_enc, data_status = disk_encryption(raw)
+    return {
+        "raw": raw,
+        "ext": {
+            "cloud_type": "azure",
+            "record_type": record_type,
+            "subscription_id": "s",
+            "os_disk_encrypted": os_enc,
+            "all_data_disks_encrypted": all(e for _, e in data_status),
+        },
+        "com": {"cloud_type": "azure", "record_type": "compute", "reference": raw["id"]},
+    }
+
+
+def test_disk_encryption_reads_the_instance_view():
+    record = vm_record(False, {"d0": True, "d1": False})
+    assert disk_encryption(record["raw"]) == ("vm1-os", False, [("d0", True), ("d1", False)])
+    assert power_state(record["raw"]["instance_view"]) == "running"
+    assert power_state({}) is None
+
+
+def test_os_disk_event():
+    (event,) = AzVMOSDiskEncryptionEvent().eval(vm_record(False, {"d0": True}))
+    com = event["com"]
+    assert com["record_type"] == "vm_os_disk_encryption_event"
+    assert com["reference"].endswith("/virtualMachines/vm1")
+    assert (com["severity"], com["finding_key"]) == ("medium", "vm1-os")
+    assert "vm1" in com["description"] and "vm1-os" in com["description"] and com["recommendation"]
+    assert event["ext"]["record_type"] == "vm_os_disk_encryption_event" and event["ext"]["subscription_id"] == "s"
+    assert list(AzVMOSDiskEncryptionEvent().eval(vm_record(True, {"d0": False}))) == []
+
+
+def test_os_disk_event_without_disk_name_uses_os_disk_key():
+    record = vm_record(False, {})
+    record["raw"]["properties"]["storageProfile"] = {}
+    (event,) = AzVMOSDiskEncryptionEvent(severity="high").eval(record)
+    assert (event["com"]["finding_key"], event["com"]["severity"]) == ("os_disk", "high")
+
+
+def test_data_disk_events_one_per_unencrypted_disk():
+    events = list(AzVMDataDiskEncryptionEvent().eval(vm_record(True, {"d0": False, "d1": True, "d2": False})))
+    assert [e["com"]["finding_key"] for e in events] == ["d0", "d2"]
+    assert {e["com"]["record_type"] for e in events} == {"vm_data_disk_encryption_event"}
+    assert all(e["com"]["severity"] == "medium" and "d" in e["com"]["description"] for e in events)
+    assert events[0]["ext"]["disk_name"] == "d0"
+    assert list(AzVMDataDiskEncryptionEvent().eval(vm_record(False, {"d0": True}))) == []
+
+
+@pytest.mark.parametrize("plugin", [AzVMOSDiskEncryptionEvent, AzVMDataDiskEncryptionEvent])
+@pytest.mark.parametrize(
+    "record",
+    [
+        {},
+        {"raw": None, "ext": None, "com": None},
+        {"ext": {"record_type": "vm_instance_view", "os_disk_encrypted": False}},
+        {"ext": {"record_type": "vm_instance_view"}, "raw": {"properties": "junk", "instance_view": 7}},
+        vm_record(False, {"d0": False}, record_type="virtual_machine"),
+    ],
+)
+def test_disk_events_ignore_other_and_malformed_records(plugin, record):
+    assert list(plugin().eval(record)) == []
+
+
+@pytest.mark.parametrize("plugin", [AzVMOSDiskEncryptionEvent, AzVMDataDiskEncryptionEvent])
+def test_disk_events_bad_severity_names_the_param(plugin):
+    with pytest.raises(ValueError, match="severity"):
+        plugin(severity="huge")
