@@ -173,10 +173,16 @@ class EsStore:
                 self._received,
             ) from None
         except ApiError as exc:
+            hint = ""
+            if "media_type_header_exception" in str(exc):
+                hint = (
+                    "; an older Elasticsearch server: set [elasticsearch] es_compat_with = 8 "
+                    "(AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH=8)"
+                )
             raise docs.StoreError(
                 "EsStore",
                 self._server,
-                f"bulk request failed: HTTP {exc.status_code} {exc.message}",
+                f"bulk request failed: HTTP {exc.status_code} {exc.message}{hint}",
                 len(actions),
                 self._received,
             ) from None
