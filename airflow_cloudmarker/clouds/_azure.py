@@ -25,6 +25,7 @@ DEFAULT_ARM_URL = "https://management.azure.com"
 KNOWN_AUTHORITY_HOSTS = {"login.microsoftonline.com", "login.chinacloudapi.cn", "login.microsoftonline.us"}
 #: Loggers that would otherwise log every HTTP request and response at INFO
 QUIET_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "msal")
+#: azure-identity logs a multi-line warning for each failed credential; we raise one clear error instead
 
 
 class AzureConfigError(ValueError):
@@ -124,7 +125,7 @@ def credential(s: AzureSettings) -> Any:
     from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR if name == "azure.identity" else logging.WARNING)
     kwargs: dict[str, Any] = {}
     if s.authority_host:
         kwargs["authority"] = s.authority_host
@@ -154,16 +155,17 @@ def authenticate(s: AzureSettings) -> Any:
     from azure.identity import CredentialUnavailableError
 
     cred = credential(s)
+    uses_default = not s.conn_id and not (s.tenant and s.client and s.secret)
     try:
         cred.get_token(scope(s))
-    except CredentialUnavailableError:
-        raise AzureAuthError(
-            f"{s.plugin} params tenant, client and secret are null and no default Azure credential is available "
-            "(environment variables, workload or managed identity, Azure CLI login): set tenant, client and secret, "
-            "or conn_id to an Airflow connection"
-        ) from None
-    except ClientAuthenticationError as exc:
+    except (CredentialUnavailableError, ClientAuthenticationError) as exc:
         first_line = (str(getattr(exc, "message", None) or exc).strip().splitlines() or [""])[0][:300]
+        if uses_default:
+            raise AzureAuthError(
+                f"{s.plugin} params tenant, client and secret are null and no default Azure credential is available "
+                "(environment variables, workload or managed identity, Azure CLI login): set tenant, client and "
+                f"secret, or conn_id to an Airflow connection ({first_line})"
+            ) from None
         who = f"connection {s.conn_id!r}" if s.conn_id else f"client {s.client!r} in tenant {s.tenant!r}"
         if "AADSTS" in first_line or getattr(exc, "status_code", None) in (400, 401):
             raise AzureAuthError(
