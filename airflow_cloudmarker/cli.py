@@ -61,9 +61,9 @@ def _report_config(config: config_mod.Config, audit_keys: Sequence[str]) -> bool
 
 def print_summary(results) -> None:
     print("\nCloudmarker summary")
-    print(f"{'audit':<24} {'state':<10} {'records':>9} {'events':>7} {'seconds':>8}")
+    print(f"{'audit':<24} {'state':<10} {'records':>9} {'events':>7} {'new':>5} {'resolved':>8} {'seconds':>8}")
     for r in results:
-        print(f"{r.audit:<24} {r.state:<10} {r.records:>9} {r.events:>7} {r.seconds:>8.1f}")
+        print(f"{r.audit:<24} {r.state:<10} {r.records:>9} {r.events:>7} {r.new:>5} {r.resolved:>8} {r.seconds:>8.1f}")
         if r.failed_tasks:
             print(f"{'':<24} failed tasks: {', '.join(r.failed_tasks)}")
 

@@ -2,10 +2,13 @@
 
 Shape of an audit DAG (task ids name the plugin keys)::
 
-    fetch_<cloud> ──┬──> check_<event> ──> alert_<alert>
+    fetch_<cloud> ──┬──> check_<event> ──> findings ──> alert_<alert>
     (or shards_<cloud> -> fetch_<cloud>[mapped])
                     └──> store_<store>
     every task ──> audit_failed   (runs only when a task failed, and fails the run)
+
+``findings`` gives each event its finding id, severity and new/open status and adds resolved
+events (see ``findings``); an audit without events has no findings task.
 
 Checks and stores run when all fetches are done (``all_done``), so one failing cloud never
 starves the other plugins of the data the successful fetches produced; ``audit_failed`` keeps
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 TAGS = ["cloudmarker"]
 DEFAULT_RETRIES = 2
 DEFAULT_SHARD_CONCURRENCY = 8
+FINDINGS_TASK_ID = "findings"
 #: Callables with the signature (config, audit) -> dict of DAG keyword arguments (callbacks).
 DagKwargsHook = Callable[[Config, AuditConfig], dict[str, Any]]
 
@@ -99,7 +103,7 @@ def build_dag(
     if fileloc:
         dag.fileloc = fileloc
     with dag:
-        fetch_tasks, fetch_ids = [], []
+        fetch_tasks, fetch_ids, cloud_specs = [], [], []
         for key in audit.clouds:
             plugin = config.plugins[key]
             cls = plugin_loader.load_class(plugin.class_path)
@@ -124,6 +128,7 @@ def build_dag(
                 )()
             fetch_tasks.append(fetched)
             fetch_ids.append(task_id)
+            cloud_specs.append((key, task_id, f"shards_{key}" if plugin_loader.is_sharded(cls) else None))
 
         check_tasks, check_ids = [], []
         for key in audit.events:
@@ -136,10 +141,24 @@ def build_dag(
             check_tasks.append(checked)
             check_ids.append(task_id)
 
+        findings_tasks = []
+        if check_tasks:  # events become findings: ids, severity, new/open/resolved across runs
+            tracked = task(
+                task_id=FINDINGS_TASK_ID, trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False
+            )(
+                _named(
+                    FINDINGS_TASK_ID,
+                    lambda: tasks.track_findings(audit.key, tuple(cloud_specs), tuple(check_ids), batch_size),
+                )
+            )()
+            check_tasks >> tracked
+            findings_tasks.append(tracked)
+
         deliver_tasks = []
+        only_changes = audit.alert_on == "changes"
         for kind, keys, upstream, upstream_ids in (
             ("store", audit.stores, fetch_tasks, fetch_ids),
-            ("alert", audit.alerts, check_tasks or fetch_tasks, check_ids),
+            ("alert", audit.alerts, findings_tasks or fetch_tasks, [FINDINGS_TASK_ID] if findings_tasks else []),
         ):
             for key in keys:
                 plugin = config.plugins[key]
@@ -148,28 +167,17 @@ def build_dag(
                     _named(
                         task_id,
                         lambda plugin=plugin, kind=kind, ids=tuple(upstream_ids): tasks.deliver(
-                            audit.key, plugin, ids, kind
+                            audit.key, plugin, ids, kind, only_changes=kind == "alert" and only_changes
                         ),
                     )
                 )()
                 upstream >> delivered
                 deliver_tasks.append(delivered)
 
-        if config.email:  # the begin-of-audit email needs a first task to hang its callback on
-            from airflow_cloudmarker import notify
-
-            begin_email = notify.begin_callback(config, audit)
-            if begin_email is not None:
-                roots = list(dag.roots)
-                begin = task(task_id=notify.BEGIN_TASK_ID, on_execute_callback=begin_email, retries=0)(
-                    _named(notify.BEGIN_TASK_ID, lambda: None)
-                )()
-                begin.operator.set_downstream(roots)
-
         watcher = task(task_id="audit_failed", trigger_rule=TriggerRule.ONE_FAILED, retries=0)(
             _named("audit_failed", lambda: tasks.fail_if_any_failed(audit.key))
         )()
-        [*fetch_tasks, *check_tasks, *deliver_tasks] >> watcher
+        [*fetch_tasks, *check_tasks, *findings_tasks, *deliver_tasks] >> watcher
     return dag
 
 

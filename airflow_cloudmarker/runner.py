@@ -85,6 +85,8 @@ class AuditResult:
     records: int = 0
     events: int = 0
     written: int = 0
+    new: int = 0
+    resolved: int = 0
     seconds: float = 0.0
     failed_tasks: list[str] = field(default_factory=list)
 
@@ -121,6 +123,9 @@ def _collect(dag_run, seconds: float) -> AuditResult:
                 result.records += manifest.get("records", 0)
             elif kind == "event":
                 result.events += manifest.get("records", 0)
+            elif kind == "findings":
+                result.new += manifest.get("new", 0)
+                result.resolved += manifest.get("resolved", 0)
             elif kind in ("store", "alert"):
                 result.written += manifest.get("written", 0)
     return result

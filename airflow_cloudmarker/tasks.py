@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from airflow_cloudmarker import batches
+from airflow_cloudmarker import batches, findings
 from airflow_cloudmarker import plugins as plugin_loader
 from airflow_cloudmarker import records as rec
 from airflow_cloudmarker.config import PluginConfig
@@ -82,8 +82,10 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], b
     for batch in stream:
         for record in batch:
             seen += 1
+            cloud_key = (record.get("com") or {}).get("origin_key")
             for event in instance.eval(record):
-                writer.add(rec.stamp(event, fields))
+                rec.stamp(event, fields)["com"]["cloud_key"] = cloud_key  # which cloud's data found it
+                writer.add(event)
     instance.done()
     manifest = writer.manifest(kind="event", plugin_key=plugin.key, checked=seen)
     log.info(
@@ -97,34 +99,101 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], b
     return manifest
 
 
-def deliver(audit_key: str, plugin: PluginConfig, upstream_task_ids: Sequence[str], target_type: str) -> dict:
+def deliver(
+    audit_key: str,
+    plugin: PluginConfig,
+    upstream_task_ids: Sequence[str],
+    target_type: str,
+    only_changes: bool = False,
+) -> dict:
     """Hand every upstream record to a store (cloud records) or alert (events) plugin.
 
     ``done()`` is called only when every record was written: a store that fails half-way
     does not commit a partial result (FileStore keeps the previous complete file).
+    With ``only_changes`` (``alert_on: changes``) an alert plugin gets only new and resolved
+    findings, unless it is a store (a store keeps every event).
     """
     ti, _ = _runtime()
     instance, class_name = _construct(plugin)
     fields = rec.target_stamp(audit_key, plugin.key, class_name, target_type)
     manifests, stream = _records_from(ti, upstream_task_ids)
-    written = 0
+    wanted = findings.STATUSES_OF_CHANGE if only_changes and not findings.keeps_every_event(type(instance)) else None
+    written = skipped = 0
     batch_count = 0
     started = time.monotonic()
     for batch in stream:
         batch_count += 1
         for record in batch:
+            if wanted is not None and (record.get("com") or {}).get("status") not in wanted:
+                skipped += 1
+                continue
             instance.write(rec.stamp(record, fields))
             written += 1
     instance.done()
     log.info(
-        "%s: wrote %d records from %d batches of %d upstream outputs in %.1f s",
+        "%s: wrote %d records from %d batches of %d upstream outputs in %.1f s%s",
         plugin.key,
         written,
         batch_count,
         len(manifests),
         time.monotonic() - started,
+        f" ({skipped} unchanged findings not alerted: alert_on is changes)" if skipped else "",
     )
     return {"task_id": ti.task_id, "kind": target_type, "plugin_key": plugin.key, "written": written}
+
+
+def track_findings(
+    audit_key: str,
+    clouds: Sequence[tuple[str, str, str | None]],
+    event_task_ids: Sequence[str],
+    batch_size: int,
+) -> dict:
+    """Give every event its finding id, severity and status, and emit resolved events.
+
+    ``clouds`` lists (cloud key, fetch task id, shards task id or None): a cloud whose fetch
+    (or any of its shards) did not complete keeps its findings open, unresolved.
+    """
+    ti, version = _runtime()
+    fetch_manifests = batches.upstream_manifests(ti, [fetch_id for _, fetch_id, _ in clouds])
+    event_manifests = batches.upstream_manifests(ti, event_task_ids)
+    scope = findings.Scope()
+    for cloud_key, fetch_id, shards_id in clouds:
+        done = sum(1 for m in fetch_manifests if m["task_id"] == fetch_id)
+        expected = 1
+        if shards_id:
+            shards = ti.xcom_pull(task_ids=shards_id, key="return_value")
+            expected = len(shards) if isinstance(shards, list) else -1
+        if done != expected:
+            scope.failed_clouds.add(cloud_key)
+    completed_checks = {m["task_id"] for m in event_manifests}
+    scope.failed_events = {tid.removeprefix("check_") for tid in event_task_ids if tid not in completed_checks}
+
+    store = findings.StateStore(findings.state_base_url(), audit_key)
+    writer = batches.BatchWriter(ti, batch_size)
+    stamp_fields = {"audit_key": audit_key, "audit_version": version}
+    run_time = findings.run_time_text(version)
+
+    def events() -> Iterator[dict]:
+        for batch in batches.read_batches(ti, event_manifests):
+            yield from batch
+
+    def emit(event: dict) -> None:
+        writer.add(rec.stamp(event, stamp_fields))
+
+    outcome = findings.track(store, version, run_time, events(), scope, emit)
+    manifest = writer.manifest(kind="findings", new=outcome.new, open=outcome.open, resolved=outcome.resolved)
+    log.info(
+        "findings of %s: %d new, %d open, %d resolved, %d carried over (incomplete: clouds %s, checks %s); state %s",
+        audit_key,
+        outcome.new,
+        outcome.open,
+        outcome.resolved,
+        outcome.carried,
+        sorted(scope.failed_clouds) or "none",
+        sorted(scope.failed_events) or "none",
+        store.location,
+    )
+    return manifest
 
 
 def fail_if_any_failed(failed_hint: str) -> None:

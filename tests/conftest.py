@@ -48,6 +48,8 @@ def home(tmp_path, monkeypatch) -> Path:
     home_dir.mkdir()
     work_dir.mkdir()
     monkeypatch.setenv("HOME", str(home_dir))
+    # Each test keeps its own findings state (new/open/resolved), so audits in other tests don't count.
+    monkeypatch.setenv("AIRFLOW__CLOUDMARKER__FINDINGS_PATH", f"file://{tmp_path}/findings")
     monkeypatch.chdir(work_dir)
     return home_dir
 

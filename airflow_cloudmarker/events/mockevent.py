@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from airflow_cloudmarker import util
+from airflow_cloudmarker.findings import SEVERITIES
 
 
 class MockEvent:
@@ -20,10 +21,13 @@ class MockEvent:
               n: 5
     """
 
-    def __init__(self, n: int = 3):
+    def __init__(self, n: int = 3, severity: str = "low"):
         if isinstance(n, bool) or not isinstance(n, int) or n == 0:
             raise ValueError(f"MockEvent n must be a non-zero integer, not {n!r}")
+        if severity not in SEVERITIES:
+            raise ValueError(f"MockEvent severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
         self._n = n
+        self._severity = severity
 
     def eval(self, record: dict) -> Iterator[dict]:
         """Yield one event for a matching record."""
@@ -37,6 +41,7 @@ class MockEvent:
                 "cloud_type": (record.get("com") or {}).get("cloud_type", "mock"),
                 "record_type": "mock_event",
                 "reference": str(data),
+                "severity": self._severity,
                 "description": f"{data} is a multiple of {self._n}.",
                 "recommendation": f"Divide {data} by {self._n} and confirm that the remainder is 0.",
             },
