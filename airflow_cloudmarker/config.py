@@ -364,6 +364,21 @@ class _Validator:
             return None
         return value
 
+    def email(self, value: dict[str, Any] | None) -> None:
+        """The top-level ``email`` takes EmailAlert's params (begin/end audit emails): check them now."""
+        if not value:
+            return
+        from airflow_cloudmarker.alerts import _smtp
+        from airflow_cloudmarker.alerts.emailalert import EmailAlert
+
+        try:
+            plugin_loader.check_params(EmailAlert, value)
+            _smtp.smtp_settings("email", **_smtp.smtp_params(value))  # values only: no network
+        except plugin_loader.PluginError as exc:
+            self.fatal.append(f"{self.where('email')}: {exc}; fix the email config")
+        except (TypeError, ValueError) as exc:
+            self.fatal.append(f"{self.where('email')}: {exc}; fix the email config")
+
     def top_level(self) -> None:
         for key in self.merged:
             if key == "emailalert":
@@ -401,6 +416,7 @@ def load_config(paths: Iterable[str] | None = None) -> Config:
     timezone = validator.timezone()
     logger = validator.mapping("logger") or {}
     email = validator.mapping("email")
+    validator.email(email)
     if validator.fatal:
         raise ConfigError(validator.fatal)
     return Config(

@@ -34,7 +34,7 @@ def email_settings(config: Config) -> _smtp.SmtpSettings | None:
     if not config.email:
         return None
     try:
-        return _smtp.smtp_settings("email", **config.email)
+        return _smtp.smtp_settings("email", **_smtp.smtp_params(config.email))
     except (TypeError, ValueError) as exc:
         log.error("Top-level email config ignored: %s", exc)
         return None

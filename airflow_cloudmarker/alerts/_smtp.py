@@ -76,6 +76,11 @@ def _addresses(owner: str, name: str, value: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
+def smtp_params(params: dict[str, Any]) -> dict[str, Any]:
+    """EmailAlert params minus those about what to send (``send_empty``): the SMTP part."""
+    return {k: v for k, v in params.items() if k != "send_empty"}
+
+
 def smtp_settings(
     owner: str,
     *,
