@@ -174,6 +174,17 @@ def build_dag(
                 upstream >> delivered
                 deliver_tasks.append(delivered)
 
+        if config.email:  # the begin-of-audit email needs a first task to hang its callback on
+            from airflow_cloudmarker import notify
+
+            begin_email = notify.begin_callback(config, audit)
+            if begin_email is not None:
+                roots = list(dag.roots)
+                begin = task(task_id=notify.BEGIN_TASK_ID, on_execute_callback=begin_email, retries=0)(
+                    _named(notify.BEGIN_TASK_ID, lambda: None)
+                )()
+                begin.operator.set_downstream(roots)
+
         watcher = task(task_id="audit_failed", trigger_rule=TriggerRule.ONE_FAILED, retries=0)(
             _named("audit_failed", lambda: tasks.fail_if_any_failed(audit.key))
         )()
