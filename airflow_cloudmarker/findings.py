@@ -140,13 +140,16 @@ class StateStore:
 
 def track(
     store: StateStore,
-    run_version: str,
+    run_id: str,
     run_time: str,
     events: Iterable[dict],
     scope: Scope,
     emit: Callable[[dict], None],
 ) -> Outcome:
     """Annotate ``events`` (each passed to ``emit``), emit resolved events, and save the new state.
+
+    ``run_id`` identifies the Airflow run (a retry of the same run recomputes the same statuses);
+    ``run_time`` (ISO 8601) becomes ``first_seen``/``last_seen``.
 
     ``events`` must carry ``com.cloud_key`` (the cloud plugin key of the checked record) and
     ``com.origin_key`` (the event plugin key), which the check task stamps.
@@ -155,7 +158,7 @@ def track(
     with store.locked():
         state = store.load()
         # A retry of this run starts from the same point as its first try did.
-        baseline = state.get("previous" if state.get("last_run") == run_version else "findings") or {}
+        baseline = state.get("previous" if state.get("last_run") == run_id else "findings") or {}
         current: dict[str, dict] = {}
         for event in events:
             com = event.setdefault("com", {})
@@ -193,7 +196,7 @@ def track(
             {
                 "version": STATE_VERSION,
                 "audit_key": store.audit_key,
-                "last_run": run_version,
+                "last_run": run_id,
                 "updated": run_time,
                 "previous": baseline,
                 "findings": current,
@@ -226,11 +229,6 @@ def keeps_every_event(plugin_class: type) -> bool:
     return plugin_class.__module__.startswith("airflow_cloudmarker.stores.")
 
 
-def run_time_text(audit_version: str) -> str:
-    """The run's time as ISO 8601 (UTC), from its audit version."""
-    import datetime as dt
-
-    return dt.datetime.strptime(audit_version, rec.AUDIT_VERSION_FORMAT).replace(tzinfo=dt.UTC).isoformat()
 
 
 def state_base_url() -> str:

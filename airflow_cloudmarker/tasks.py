@@ -7,6 +7,7 @@ batches in and out through ``batches``, stamp ``com`` and log what happened in n
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -153,7 +154,11 @@ def track_findings(
     ``clouds`` lists (cloud key, fetch task id, shards task id or None): a cloud whose fetch
     (or any of its shards) did not complete keeps its findings open, unresolved.
     """
+    from airflow.sdk import get_current_context
+
     ti, version = _runtime()
+    dag_run = get_current_context()["dag_run"]
+    run_time = (getattr(dag_run, "run_after", None) or dag_run.start_date).astimezone(dt.UTC).isoformat()
     fetch_manifests = batches.upstream_manifests(ti, [fetch_id for _, fetch_id, _ in clouds])
     event_manifests = batches.upstream_manifests(ti, event_task_ids)
     scope = findings.Scope()
@@ -171,7 +176,6 @@ def track_findings(
     store = findings.StateStore(findings.state_base_url(), audit_key)
     writer = batches.BatchWriter(ti, batch_size)
     stamp_fields = {"audit_key": audit_key, "audit_version": version}
-    run_time = findings.run_time_text(version)
 
     def events() -> Iterator[dict]:
         for batch in batches.read_batches(ti, event_manifests):
@@ -180,7 +184,7 @@ def track_findings(
     def emit(event: dict) -> None:
         writer.add(rec.stamp(event, stamp_fields))
 
-    outcome = findings.track(store, version, run_time, events(), scope, emit)
+    outcome = findings.track(store, dag_run.run_id, run_time, events(), scope, emit)
     manifest = writer.manifest(kind="findings", new=outcome.new, open=outcome.open, resolved=outcome.resolved)
     log.info(
         "findings of %s: %d new, %d open, %d resolved, %d carried over (incomplete: clouds %s, checks %s); state %s",

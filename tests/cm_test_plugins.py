@@ -63,3 +63,40 @@ class FailingStore:
 
     def done(self):
         pass
+
+
+class RecordsFromFile:
+    """A cloud whose records are a JSON file the test rewrites between runs (changing cloud data)."""
+
+    def __init__(self, path: str, fail: bool = False):
+        self._path = path
+        self._fail = fail
+
+    def read(self):
+        import json
+
+        with open(self._path) as f:
+            records = json.load(f)
+        yield from records
+        if self._fail:
+            raise ConnectionError("cloud API went away")
+
+    def done(self):
+        pass
+
+
+class RecordingAlert:
+    """An alert (not a store) that appends what it receives to a JSON-lines file."""
+
+    def __init__(self, path: str):
+        self._path = path
+        self._events = []
+
+    def write(self, record):
+        self._events.append(record)
+
+    def done(self):
+        import json
+
+        with open(self._path, "a") as f:
+            f.write(json.dumps(self._events) + "\n")
