@@ -53,6 +53,12 @@ def write_all(store: EsStore, items: list[dict]) -> None:
     store.done()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _airflow_settings_first(airflow_db):
+    """Airflow reads some settings once, on first import: the session's embedded settings must come first
+    (the hooks used here import Airflow)."""
+
+
 # --- plugin level -------------------------------------------------------------------------------
 
 
