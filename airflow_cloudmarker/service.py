@@ -1,17 +1,227 @@
-"""``cloudmarker`` without ``-n``: hand the audits to Airflow's own scheduler (deployment issue)."""
+"""``cloudmarker`` without ``-n``: Airflow's own components run the audits on their schedule.
+
+The scheduler, DAG processor, triggerer and API server (with the web UI) start as child
+processes on the same embedded defaults as ``cloudmarker -n`` (``runner.embedded_environment``:
+an AIRFLOW_HOME of its own, SQLite, XComs in a local directory, this package's DAG file reading
+the same config files), with the audits' DAGs unpaused so the daily ``schedule`` is honoured.
+There is no scheduling loop here: this module only starts, watches and stops Airflow's
+processes. It does what ``airflow standalone`` does, but keeps the configured executor and auth
+manager, and on Ctrl-C or SIGTERM it stops every child and its process group, so nothing is
+left running.
+
+Settings the user exported (``AIRFLOW__API__PORT``, ``AIRFLOW__CORE__EXECUTOR``,
+``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``, ...) win over these defaults.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+from airflow_cloudmarker import runner
 from airflow_cloudmarker.config import Config
+
+#: The API server first: task processes report to its Execution API, so the scheduler waits for it.
+COMPONENTS = ("api-server", "dag-processor", "triggerer", "scheduler")
+#: Components the API server's health endpoint reports on, under these names.
+HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+STOP_GRACE_SECONDS = 20.0
+READY_TIMEOUT_SECONDS = 180.0
+EXIT_COMPONENT_DIED = 1
+
+
+def service_environment(config_paths: Sequence[str]) -> dict[str, str]:
+    """The environment of the Airflow components: ``cloudmarker -n``'s defaults plus what a service needs."""
+    environ = os.environ
+    env = runner.embedded_environment(config_paths)
+    if "AIRFLOW__CLOUDMARKER__TASK_RETRIES" not in environ:
+        # `-n` fails fast; a scheduled audit should ride out a flaky cloud API with Airflow's retries.
+        env.pop("AIRFLOW__CLOUDMARKER__TASK_RETRIES", None)
+    host = environ.get("AIRFLOW__API__HOST") or "127.0.0.1"
+    port = environ.get("AIRFLOW__API__PORT") or "8080"
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    defaults = {
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__API__HOST": host,
+        "AIRFLOW__API__PORT": port,
+        # Task processes reach the Execution API through base_url; a changed port without it fails every task.
+        "AIRFLOW__API__BASE_URL": f"http://{url_host}:{port}",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        # LocalExecutor starts this many worker processes up front; 32 (Airflow's default) swamps a laptop.
+        "AIRFLOW__CORE__PARALLELISM": str(max(4, 2 * (os.cpu_count() or 2))),
+    }
+    env.update({k: environ.get(k) or v for k, v in defaults.items()})
+    # Children run `airflow` from this interpreter's environment even when the venv is not activated.
+    bin_dir = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join([bin_dir, environ.get("PATH", "")])
+    return env
+
+
+def password_file(env: Mapping[str, str]) -> str:
+    """Where Airflow's simple auth manager keeps the generated passwords."""
+    configured = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+    return configured or os.path.join(env["AIRFLOW_HOME"], "simple_auth_manager_passwords.json.generated")
+
+
+def health(base_url: str, timeout: float = 2.0) -> dict | None:
+    """The API server's ``/api/v2/monitor/health`` document, or None while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/api/v2/monitor/health", timeout=timeout) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def all_healthy(document: dict | None) -> bool:
+    if not document:
+        return False
+    return all((document.get(key) or {}).get("status") == "healthy" for key in HEALTH_KEYS)
+
+
+@dataclass
+class Components:
+    """Airflow's components as child processes, each leading its own process group."""
+
+    env: dict[str, str]
+    names: Sequence[str] = COMPONENTS
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, names: Sequence[str] | None = None) -> None:
+        for name in names or self.names:
+            # A session of its own: Ctrl-C reaches only us, and we can kill the child's whole group.
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *name.split()],
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            self.processes[name] = proc
+            thread = threading.Thread(target=_relay, args=(name, proc), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def died(self) -> list[tuple[str, int]]:
+        """Components that exited, with their exit codes."""
+        return [(n, p.returncode) for n, p in self.processes.items() if p.poll() is not None]
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM every component, wait up to ``grace`` seconds, then SIGKILL what is left of each group."""
+        for proc in self.processes.values():
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in self.processes.values():
+            # Also reaps grandchildren (API server workers, executor workers, parsers) the child left behind.
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=2)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _relay(name: str, proc: subprocess.Popen) -> None:
+    """Copy a component's output to ours, each line prefixed with the component's name."""
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", "replace").rstrip()
+        print(f"{name:<13} | {line}", flush=True)
+
+
+def _banner(config: Config, env: Mapping[str, str]) -> str:
+    from airflow_cloudmarker.factory import local_timezone_name
+
+    url = env["AIRFLOW__API__BASE_URL"]
+    lines = ["", "Cloudmarker is running in Airflow.", f"  Web UI:   {url}"]
+    users = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "")
+    if env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() == "true":
+        lines.append("  Login:    none needed (simple_auth_manager_all_admins)")
+    else:
+        path = password_file(env)
+        passwords = {}
+        try:
+            with open(path) as f:
+                passwords = json.load(f)
+        except (OSError, ValueError):
+            pass
+        for entry in users.split(","):
+            user = entry.split(":")[0].strip()
+            if user:
+                secret = passwords.get(user, f"(see {path})")
+                lines.append(f"  Login:    user {user}, password {secret}  (kept in {path})")
+    if config.schedule is not None and config.run:
+        hour, minute = config.schedule
+        tz = config.timezone or local_timezone_name()
+        lines.append(f"  Schedule: {', '.join(config.run)} every day at {hour:02d}:{minute:02d} {tz}")
+    others = sorted(set(config.audits) - set(config.run))
+    if others:
+        lines.append(f"  Manual:   {', '.join(others)} (not in `run`: trigger them from the UI)")
+    lines.append("  Stop:     Ctrl-C")
+    if "Celery" in env.get("AIRFLOW__CORE__EXECUTOR", ""):
+        lines.append("  Workers:  start them with `airflow celery worker` (same environment and config)")
+    return "\n".join(lines) + "\n"
 
 
 def serve(config: Config, config_paths: Sequence[str]) -> int:
-    print(
-        "cloudmarker: scheduled mode is not available yet; run the audits now with `cloudmarker -n`, "
-        "or put dags/cloudmarker_dags.py in an Airflow deployment's DAGs folder",
-        file=sys.stderr,
-    )
-    return 2
+    """Start Airflow's components for the audits of ``config``; run until Ctrl-C or SIGTERM."""
+    env = service_environment(runner.existing_paths(config_paths))
+    os.environ.update(env)
+    os.makedirs(env["AIRFLOW_HOME"], exist_ok=True)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    components = Components(env)
+    try:
+        print(f"cloudmarker: Airflow home {env['AIRFLOW_HOME']}; preparing the metadata DB", flush=True)
+        runner.ensure_database()
+        if stop.is_set():
+            return 0
+        base_url = env["AIRFLOW__API__BASE_URL"]
+        first, rest = COMPONENTS[0], COMPONENTS[1:]
+        components.start([first])
+        # Tasks queued before the Execution API answers fail with "connection refused" and wait for a retry.
+        while not stop.wait(1.0) and not components.died() and health(base_url) is None:
+            pass
+        if not stop.is_set() and not components.died():
+            components.start(rest)
+        ready = False
+        started = time.monotonic()
+        while not stop.wait(1.0):
+            dead = components.died()
+            if dead:
+                for name, code in dead:
+                    print(f"cloudmarker: error: Airflow {name} exited with status {code}; stopping", file=sys.stderr)
+                return EXIT_COMPONENT_DIED
+            if not ready and all_healthy(health(base_url)):
+                ready = True
+                print(_banner(config, env), flush=True)
+            elif not ready and time.monotonic() - started > READY_TIMEOUT_SECONDS:
+                print("cloudmarker: warning: Airflow is not healthy yet; see the component logs above", flush=True)
+                started = time.monotonic()
+        print("cloudmarker: stopping Airflow's components", flush=True)
+        return 0
+    finally:
+        components.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("cloudmarker: stopped", flush=True)
