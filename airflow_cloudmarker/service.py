@@ -15,6 +15,7 @@ Settings the user exported (``AIRFLOW__API__PORT``, ``AIRFLOW__CORE__EXECUTOR``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -122,10 +123,8 @@ class Components:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for proc in self.processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for proc in self.processes.values():
             # Also reaps grandchildren (API server workers, executor workers, parsers) the child left behind.
             _signal_group(proc, signal.SIGKILL)
@@ -135,10 +134,8 @@ class Components:
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _relay(name: str, proc: subprocess.Popen) -> None:

@@ -10,6 +10,7 @@ apart, and a cloud plugin whose shards take long enough for a worker to be kille
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -248,10 +249,8 @@ class Service:
 
 
 def _killpg(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def start_service(env: dict[str, str], log_path: Path, config_paths: list[str], timeout: float = 180) -> Service:
