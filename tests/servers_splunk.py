@@ -31,6 +31,13 @@ def parse_events(body: bytes) -> list[dict]:
 
 
 class HecHandler(RequestHandler):
+    def do_GET(self):
+        if self.path == "/_test/stats":  # not a HEC API: lets a benchmark in another process count
+            app: HecServer = self.app
+            self.send_json(200, {"requests": app.requests, "events": len(app.events)})
+        else:
+            self.send_json(404, {"text": "The requested URL was not found on this server.", "code": 404})
+
     def do_POST(self):
         body = self._body()
         app: HecServer = self.app

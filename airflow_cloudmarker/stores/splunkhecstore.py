@@ -14,7 +14,6 @@ import logging
 import os
 from typing import Any
 
-from airflow_cloudmarker import records as rec
 from airflow_cloudmarker import util
 from airflow_cloudmarker.stores import _documents as docs
 
@@ -92,7 +91,7 @@ class SplunkHECStore:
         event = {"index": self._index, "sourcetype": "json", "event": record}
         if self._index is None:
             del event["index"]
-        self._buffer.append(rec.dumps(event))
+        self._buffer.append(docs.encode(event))
         self._received += 1
         if len(self._buffer) >= self._buffer_size:
             self._flush()
