@@ -16,6 +16,12 @@ def get_provider_info() -> dict:
         "name": "Cloudmarker",
         "description": "Cloud security monitoring: Cloudmarker audits of Azure and GCP as Airflow DAGs.",
         "versions": [__version__],
+        "hooks": [
+            {"integration-name": "Splunk HTTP Event Collector", "python-modules": ["airflow_cloudmarker.hooks.splunk"]}
+        ],
+        "connection-types": [
+            {"connection-type": "splunk_hec", "hook-class-name": "airflow_cloudmarker.hooks.splunk.SplunkHecHook"}
+        ],
         "config": {
             "cloudmarker": {
                 "description": "Cloudmarker settings.",
