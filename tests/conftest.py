@@ -23,6 +23,11 @@ AIRFLOW_HOME = SESSION_DIR / "airflow"
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# Airflow reads most settings (dags_folder, the XCom backend) once, when first imported: set the same
+# embedded environment `cloudmarker -n` uses before any test module can import Airflow.
+from airflow_cloudmarker import runner as _runner  # noqa: E402 - needs AIRFLOW_HOME set first
+
+os.environ.update(_runner.embedded_environment([]))
 # Test helper plugins (tests/cm_test_plugins.py) must import in subprocesses too.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
 if str(TESTS_DIR) not in sys.path:
@@ -32,11 +37,8 @@ if str(TESTS_DIR) not in sys.path:
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Migrate the session's metadata DB once (about 10 s); every Airflow test depends on it."""
-    from airflow_cloudmarker import runner
-
-    os.environ.update(runner.embedded_environment([]))
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    runner.ensure_database()
+    _runner.ensure_database()
     return AIRFLOW_HOME
 
 
