@@ -384,6 +384,7 @@ class FakeAzure:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two writes: avoid 40 ms delayed-ACK stalls
     fake: FakeAzure
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
@@ -394,9 +395,19 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = split.path, parse_qs(split.query)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
+        headers: dict[str, str] = {}
+        if path == "/_test/calls":  # for a benchmark running the server in another process
+            data = json.dumps([list(c) for c in self.fake.arm_calls()]).encode()
+            if method == "POST":
+                with self.fake._lock:
+                    self.fake.calls.clear()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if self.fake.latency:
             time.sleep(self.fake.latency)
-        headers: dict[str, str] = {}
         if path.startswith("/subscriptions"):
             injected = self.fake._injected(path)
             if injected:
@@ -421,3 +432,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self._handle("POST")
+
+
+def serve_in_process(directory: str, info: Any, **kwargs: Any) -> None:
+    """Run a FakeAzure until killed, sending (url, ca_file, tenant, client, secret, subscription ids) to ``info``.
+
+    A benchmark runs the server in its own process so that its CPU does not compete with the client's.
+    """
+    latency = kwargs.pop("latency", 0.0)
+    with FakeAzure(Path(directory), **kwargs) as az:
+        az.latency = latency
+        info.put((az.url, az.ca_file, az.tenant, az.client, az.secret, list(az.subs)))
+        threading.Event().wait()

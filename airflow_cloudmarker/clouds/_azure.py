@@ -175,25 +175,43 @@ def authenticate(s: AzureSettings) -> Any:
     return cred
 
 
-def client_kwargs(s: AzureSettings) -> dict[str, Any]:
-    """Keyword arguments for every management client: endpoint, scope and retry behaviour.
+def transport(threads: int) -> Any:
+    """One HTTP transport shared by every management client of a plugin instance.
+
+    Each client would otherwise open its own connection pool (a TLS handshake per client and
+    thread); one pool sized for ``threads`` keeps connections alive across subscriptions and types.
+    """
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=threads + 4)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
+
+
+def client_kwargs(s: AzureSettings, shared_transport: Any = None) -> dict[str, Any]:
+    """Keyword arguments for every management client: endpoint, scope, retry behaviour, transport.
 
     azure-core's retry policy retries 429 and 5xx and waits as ``Retry-After`` asks; ``retry_backoff``
     sets the exponential backoff for responses that do not say how long to wait.
     """
-    return {
+    kwargs = {
         "base_url": s.resource_manager_url,
         "credential_scopes": [scope(s)],
         "retry_backoff_factor": s.retry_backoff,
         "retry_backoff_max": 60,
     }
+    if shared_transport is not None:
+        kwargs["transport"] = shared_transport
+    return kwargs
 
 
-def subscription_client(s: AzureSettings, cred: Any) -> Any:
+def subscription_client(s: AzureSettings, cred: Any, shared_transport: Any = None) -> Any:
     """A SubscriptionClient (package azure-mgmt-resource-subscriptions) on the configured endpoint."""
     from azure.mgmt.resource.subscriptions import SubscriptionClient
 
-    return SubscriptionClient(cred, **client_kwargs(s))
+    return SubscriptionClient(cred, **client_kwargs(s, shared_transport))
 
 
 def subscription_ext(sub: dict) -> dict:
@@ -207,9 +225,9 @@ def subscription_ext(sub: dict) -> dict:
     }
 
 
-def list_subscriptions(s: AzureSettings, cred: Any, max_subs: int | None) -> list[dict]:
+def list_subscriptions(s: AzureSettings, cred: Any, max_subs: int | None, shared_transport: Any = None) -> list[dict]:
     """Every subscription the principal can see (as dicts), at most ``max_subs``."""
-    subs = subscription_client(s, cred).subscriptions.list()
+    subs = subscription_client(s, cred, shared_transport).subscriptions.list()
     return [sub.as_dict() for sub in itertools.islice(subs, max_subs)]
 
 

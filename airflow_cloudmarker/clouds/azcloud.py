@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 from airflow_cloudmarker import util
@@ -66,38 +67,58 @@ class AzCloud:
             "AzCloud", processes, threads, _max_subs, _max_recs
         )
         self._cred: Any = None
+        self._transport: Any = None
 
     def _credential(self) -> Any:
         if self._cred is None:
             self._cred = _azure.authenticate(self._settings)
+            self._transport = _azure.transport(self._threads)
         return self._cred
 
     def shards(self) -> list[str]:
         """The subscription ids to fetch, one mapped task each."""
-        subs = _azure.list_subscriptions(self._settings, self._credential(), self._max_subs)
+        subs = _azure.list_subscriptions(self._settings, self._credential(), self._max_subs, self._transport)
         return [field(sub, "subscription_id") for sub in subs]
 
     def read(self, shard: str | None = None) -> Iterator[dict]:
         """Yield the records of one subscription (``shard``), or of every subscription when not sharded."""
         cred = self._credential()
-        if shard is None:
-            subs = _azure.list_subscriptions(self._settings, cred, self._max_subs)
-        else:
-            subs = [_azure.subscription_client(self._settings, cred).subscriptions.get(shard).as_dict()]
         jobs: list[Callable[[], Iterable[dict]]] = []
-        for sub in subs:
-            jobs.extend(self._subscription_jobs(cred, sub))
+        if shard is None:
+            for sub in _azure.list_subscriptions(self._settings, cred, self._max_subs, self._transport):
+                known: Future = Future()
+                known.set_result(sub)
+                jobs.extend(self._subscription_jobs(cred, field(sub, "subscription_id"), known, None))
+        else:
+            jobs.extend(self._subscription_jobs(cred, shard, Future(), shard))
         yield from _azure.stream_parallel(jobs, self._threads)
 
-    def _subscription_jobs(self, cred: Any, sub: dict) -> list[Callable[[], Iterable[dict]]]:
-        """The subscription record, then one job per resource type: exactly one (paged) list call each."""
+    def _subscription_jobs(
+        self, cred: Any, sub_id: str, sub: Future, fetch: str | None
+    ) -> list[Callable[[], Iterable[dict]]]:
+        """The subscription record, then one job per resource type: exactly one (paged) list call each.
+
+        In a shard only the id is known: the first job gets the subscription while the list calls run,
+        and they wait for it (``sub``) before shaping their records. The first job always starts first
+        (the pool runs jobs in order), so a waiting job never waits for a job that was never started.
+        """
         from azure.mgmt.compute import ComputeManagementClient
         from azure.mgmt.network import NetworkManagementClient
         from azure.mgmt.resource.resources import ResourceManagementClient
         from azure.mgmt.storage import StorageManagementClient
 
-        kwargs = _azure.client_kwargs(self._settings)
-        sub_id = field(sub, "subscription_id")
+        kwargs = _azure.client_kwargs(self._settings, self._transport)
+
+        def subscription() -> list[dict]:
+            if fetch is not None:
+                try:
+                    client = _azure.subscription_client(self._settings, cred, self._transport)
+                    sub.set_result(client.subscriptions.get(fetch).as_dict())
+                except BaseException as exc:
+                    sub.set_exception(exc)
+                    raise
+            return [self._record("subscription", sub.result(), sub.result())]
+
         compute = ComputeManagementClient(cred, sub_id, **kwargs)
         network = NetworkManagementClient(cred, sub_id, **kwargs)
         storage = StorageManagementClient(cred, sub_id, **kwargs)
@@ -117,13 +138,13 @@ class AzCloud:
             def run() -> Iterator[dict]:
                 for model in itertools.islice(lister(), self._max_recs):
                     raw = model.as_dict()
-                    yield self._record(record_type, raw, sub)
+                    yield self._record(record_type, raw, sub.result())
                     if record_type == "nsg":
-                        yield from self._firewall_rules(raw, sub)
+                        yield from self._firewall_rules(raw, sub.result())
 
             return run
 
-        return [lambda: [self._record("subscription", sub, sub)]] + [job(t, f) for t, f in listers.items()]
+        return [subscription] + [job(t, f) for t, f in listers.items()]
 
     @staticmethod
     def _record(record_type: str, raw: dict, sub: dict) -> dict:
@@ -150,4 +171,6 @@ class AzCloud:
         """Release the credential's HTTP session."""
         if self._cred is not None and hasattr(self._cred, "close"):
             self._cred.close()
-        self._cred = None
+        if self._transport is not None:
+            self._transport.session.close()
+        self._cred = self._transport = None

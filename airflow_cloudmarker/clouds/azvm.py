@@ -60,15 +60,17 @@ class AzVM:
             "AzVM", processes, threads, _max_subs, _max_recs
         )
         self._cred: Any = None
+        self._transport: Any = None
 
     def _credential(self) -> Any:
         if self._cred is None:
             self._cred = _azure.authenticate(self._settings)
+            self._transport = _azure.transport(self._threads)
         return self._cred
 
     def shards(self) -> list[str]:
         """The subscription ids to fetch, one mapped task each."""
-        subs = _azure.list_subscriptions(self._settings, self._credential(), self._max_subs)
+        subs = _azure.list_subscriptions(self._settings, self._credential(), self._max_subs, self._transport)
         return [field(sub, "subscription_id") for sub in subs]
 
     def read(self, shard: str | None = None) -> Iterator[dict]:
@@ -77,16 +79,24 @@ class AzVM:
 
         cred = self._credential()
         if shard is None:
-            subs = _azure.list_subscriptions(self._settings, cred, self._max_subs)
+            subs = _azure.list_subscriptions(self._settings, cred, self._max_subs, self._transport)
         else:
-            subs = [_azure.subscription_client(self._settings, cred).subscriptions.get(shard).as_dict()]
-        for sub in subs:
-            compute = ComputeManagementClient(
-                cred, field(sub, "subscription_id"), **_azure.client_kwargs(self._settings)
-            )
-            vms = itertools.islice(compute.virtual_machines.list_all(), self._max_recs)
-            jobs: Iterable[Callable[[], Iterable[dict]]] = (self._job(compute, vm, sub) for vm in vms)
-            yield from _azure.stream_parallel(jobs, self._threads)
+            subs = [
+                _azure.subscription_client(self._settings, cred, self._transport).subscriptions.get(shard).as_dict()
+            ]
+        kwargs = _azure.client_kwargs(self._settings, self._transport)
+
+        def list_vms(sub: dict) -> Callable[[], Iterable[tuple[Any, Any, dict]]]:
+            def run() -> Iterator[tuple[Any, Any, dict]]:
+                compute = ComputeManagementClient(cred, field(sub, "subscription_id"), **kwargs)
+                for vm in itertools.islice(compute.virtual_machines.list_all(), self._max_recs):
+                    yield compute, vm, sub
+
+            return run
+
+        # First every subscription's VM list at once, then every instance view at once.
+        vms = list(_azure.stream_parallel([list_vms(sub) for sub in subs], self._threads))
+        yield from _azure.stream_parallel([self._job(*vm) for vm in vms], self._threads)
 
     def _job(self, compute: Any, vm: Any, sub: dict) -> Callable[[], Iterable[dict]]:
         def run() -> list[dict]:
@@ -117,4 +127,6 @@ class AzVM:
         """Release the credential's HTTP session."""
         if self._cred is not None and hasattr(self._cred, "close"):
             self._cred.close()
-        self._cred = None
+        if self._transport is not None:
+            self._transport.session.close()
+        self._cred = self._transport = None
