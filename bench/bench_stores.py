@@ -130,7 +130,7 @@ def bench_es(items: list[dict]) -> float:
 
 def bench_mongo(items: list[dict]) -> float:
     import pymongo
-    from servers_mongo import start_nx
+    from servers_mongo import start_nx, stop_nx
 
     from airflow_cloudmarker.stores.mongodbstore import MongoDBStore
 
@@ -159,8 +159,7 @@ def bench_mongo(items: list[dict]) -> float:
         client.close()
         return report("MongoDBStore", len(items), store_s, store.requests, bare_s, len(batches))
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_nx(proc)
 
 
 def bench_splunk(items: list[dict]) -> float:

@@ -52,6 +52,16 @@ def start_nx(tmp_dir: Path) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("nx-27017 did not start listening within 20 s")
 
 
+def stop_nx(proc: subprocess.Popen) -> None:
+    """Stop nx-27017: SIGTERM, then SIGKILL when it takes longer than 5 s (it may, after a big load)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def _read_message(sock: socket.socket) -> bytes | None:
     header = _read_exact(sock, 16)
     if header is None:

@@ -13,7 +13,7 @@ from collections import Counter
 import pymongo
 import pytest
 from servers_es import free_port
-from servers_mongo import MongoProxy, start_nx
+from servers_mongo import MongoProxy, start_nx, stop_nx
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import runner
@@ -45,8 +45,7 @@ audits:
 def nx(tmp_path_factory):
     proc, port = start_nx(tmp_path_factory.mktemp("nx"))
     yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop_nx(proc)
 
 
 @pytest.fixture(autouse=True, scope="module")
