@@ -187,7 +187,8 @@ def serve(config: Config, config_paths: Sequence[str]) -> int:
     os.makedirs(env["AIRFLOW_HOME"], exist_ok=True)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    components = Components(env)
+    # Children inherit the whole environment (PYTHONPATH, AIRFLOW_CONN_*, HOME ...) with the defaults on top.
+    components = Components(dict(os.environ))
     try:
         print(f"cloudmarker: Airflow home {env['AIRFLOW_HOME']}; preparing the metadata DB", flush=True)
         runner.ensure_database()
