@@ -30,8 +30,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_cloudmarker import records as rec
+from airflow_cloudmarker.util import SEVERITIES
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 DEFAULT_SEVERITY = "medium"
 STATUSES_OF_CHANGE = ("new", "resolved")
 STATE_VERSION = 1
@@ -227,8 +227,6 @@ def keeps_every_event(plugin_class: type) -> bool:
     if explicit is not None:
         return bool(explicit)
     return plugin_class.__module__.startswith("airflow_cloudmarker.stores.")
-
-
 
 
 def state_base_url() -> str:

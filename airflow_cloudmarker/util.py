@@ -10,6 +10,20 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+#: The severities an event (a finding) can have, most severe first.
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+def check_severity(plugin: str, severity: Any) -> str:
+    """Return ``severity`` if it is one of :data:`SEVERITIES`, else raise one clear error naming the param.
+
+    Event plugins take a ``severity`` param; checking it in the constructor turns a typo into a
+    config error at parse time instead of a wrong field in every event.
+    """
+    if severity not in SEVERITIES:
+        raise ValueError(f"{plugin} param severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+    return severity
+
 
 def merge_dicts(*dicts: Mapping[str, Any]) -> dict[str, Any]:
     """Merge mappings recursively into a new dict; later mappings win.

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.clouds._aznormalize import disk_encryption
-from airflow_cloudmarker.events.firewallruleevent import check_severity
 
 
 class AzVMDataDiskEncryptionEvent:
@@ -24,7 +23,7 @@ class AzVMDataDiskEncryptionEvent:
     """
 
     def __init__(self, severity: str = "medium"):
-        self._severity = check_severity("AzVMDataDiskEncryptionEvent", severity)
+        self._severity = util.check_severity("AzVMDataDiskEncryptionEvent", severity)
 
     def eval(self, record: dict) -> Iterator[dict]:
         """Yield an event per unencrypted data disk; ignore other and malformed records."""

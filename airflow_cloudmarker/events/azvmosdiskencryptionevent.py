@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.clouds._aznormalize import disk_encryption
-from airflow_cloudmarker.events.firewallruleevent import check_severity
 
 
 class AzVMOSDiskEncryptionEvent:
@@ -24,7 +23,7 @@ class AzVMOSDiskEncryptionEvent:
     """
 
     def __init__(self, severity: str = "medium"):
-        self._severity = check_severity("AzVMOSDiskEncryptionEvent", severity)
+        self._severity = util.check_severity("AzVMOSDiskEncryptionEvent", severity)
 
     def eval(self, record: dict) -> Iterator[dict]:
         """Yield one event when the VM's OS disk is not encrypted; ignore other and malformed records."""

@@ -12,15 +12,7 @@ from typing import Any
 from airflow_cloudmarker import util
 
 DEFAULT_PORTS = (22, 3389, 1433, 1521, 3306, 5432)
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 INTERNET = "0.0.0.0/0"
-
-
-def check_severity(plugin: str, severity: Any) -> str:
-    """Return ``severity`` if it is one of :data:`SEVERITIES`, else raise one clear error naming the param."""
-    if severity not in SEVERITIES:
-        raise ValueError(f"{plugin} param severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
-    return severity
 
 
 def _check_ports(ports: Any) -> tuple[int, ...]:
@@ -51,7 +43,7 @@ class FirewallRuleEvent:
 
     def __init__(self, ports: list[int] | None = None, severity: str = "high"):
         self._ports = frozenset(_check_ports(DEFAULT_PORTS if ports is None else ports))
-        self._severity = check_severity("FirewallRuleEvent", severity)
+        self._severity = util.check_severity("FirewallRuleEvent", severity)
 
     def eval(self, record: dict) -> Iterator[dict]:
         """Yield one event for a ``firewall_rule`` record that exposes watched ports; ignore anything else."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.findings import SEVERITIES
 
 
 class MockEvent:
@@ -24,10 +23,8 @@ class MockEvent:
     def __init__(self, n: int = 3, severity: str = "low"):
         if isinstance(n, bool) or not isinstance(n, int) or n == 0:
             raise ValueError(f"MockEvent n must be a non-zero integer, not {n!r}")
-        if severity not in SEVERITIES:
-            raise ValueError(f"MockEvent severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
         self._n = n
-        self._severity = severity
+        self._severity = util.check_severity("MockEvent", severity)
 
     def eval(self, record: dict) -> Iterator[dict]:
         """Yield one event for a matching record."""
