@@ -9,6 +9,7 @@ client's ``helpers.streaming_bulk`` (items rejected with 429, or the whole reque
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -82,6 +83,8 @@ class EsStore:
         self._server = self._describe()
         self._buffer: list[tuple[bytes, bytes]] = []
         self._buffer_bytes = 0
+        self._sender: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
         self._received = 0
         self._written = 0
         self.requests = 0
@@ -131,22 +134,42 @@ class EsStore:
         self._received += 1
 
     def done(self) -> None:
-        """Send what is left in the buffer and close the client."""
+        """Send what is left in the buffer, wait for the last request, and close the client."""
         self._flush()
+        self._wait_for_pending()
+        if self._sender is not None:
+            self._sender.shutdown()
+            self._sender = None
         if self._client is not None:
             self._client.close()
             self._client = None
         log.info("EsStore: %d records indexed into %s in %d bulk requests", self._written, self._server, self.requests)
 
     def _flush(self) -> None:
+        """Hand the buffer to the sender thread: one bulk request in flight while the next batch is encoded.
+
+        At most two batches exist at once (the one in flight, the one filling), so memory stays bounded;
+        an error of the request in flight is raised here, at the next flush, or in ``done()``.
+        """
         if not self._buffer:
             return
-        from elasticsearch import ApiError, AuthenticationException, AuthorizationException, TransportError
-        from elasticsearch.helpers import streaming_bulk
-
         actions, size = self._buffer, self._buffer_bytes
         self._buffer, self._buffer_bytes = [], 0
         client = self._connect()
+        self._wait_for_pending()
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esstore-bulk")
+        self._pending = self._sender.submit(self._send, client, actions, size)
+
+    def _wait_for_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _send(self, client: Any, actions: list[tuple[bytes, bytes]], size: int) -> None:
+        from elasticsearch import ApiError, AuthenticationException, AuthorizationException, TransportError
+        from elasticsearch.helpers import streaming_bulk
+
         failures: list[dict] = []
         self.requests += 1
         try:
