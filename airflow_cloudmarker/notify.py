@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
+from airflow_cloudmarker import batches
 from airflow_cloudmarker.alerts import _smtp
 from airflow_cloudmarker.config import AuditConfig, Config
 
@@ -103,27 +104,19 @@ def _counts(context: dict[str, Any], dag_id: str, run_id: str) -> SimpleNamespac
     try:
         from airflow_cloudmarker import runner
 
-        return runner._collect(SimpleNamespace(dag_id=dag_id, run_id=run_id, state=""), 0.0)
+        return runner.collect_run(SimpleNamespace(dag_id=dag_id, run_id=run_id, state=""), 0.0)
     except Exception as exc:
         log.debug("counts from the metadata DB unavailable (%s); trying the Task SDK", exc)
     ti = context.get("ti")
     dag = context.get("dag")
     if ti is None or dag is None:
         return None
-    result = SimpleNamespace(records=0, events=0, written=0, failed_tasks=[])
+    result = SimpleNamespace(records=0, events=0, written=0, new=0, resolved=0, failed_tasks=[])
     try:
         for task_id in dag.task_ids:
             values = ti.xcom_pull(task_ids=task_id, dag_id=dag_id, run_id=run_id, key="return_value")
             for manifest in values if isinstance(values, (list, tuple)) else [values]:
-                if not isinstance(manifest, dict):
-                    continue
-                kind = manifest.get("kind")
-                if kind == "cloud":
-                    result.records += manifest.get("records", 0)
-                elif kind == "event":
-                    result.events += manifest.get("records", 0)
-                elif kind in ("store", "alert"):
-                    result.written += manifest.get("written", 0)
+                batches.count_manifest(result, manifest)
     except Exception as exc:
         log.warning("Counts for the end email of %s unavailable: %s", dag_id, exc)
         return None

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
+from airflow_cloudmarker import batches
 from airflow_cloudmarker import config as config_mod
 
 log = logging.getLogger("airflow_cloudmarker.runner")
@@ -91,7 +92,7 @@ class AuditResult:
     failed_tasks: list[str] = field(default_factory=list)
 
 
-def _collect(dag_run, seconds: float) -> AuditResult:
+def collect_run(dag_run, seconds: float) -> AuditResult:
     """Read the run's task states and manifests back from the metadata DB and XCom store."""
     from airflow import settings
     from airflow.models.taskinstance import TaskInstance
@@ -113,21 +114,9 @@ def _collect(dag_run, seconds: float) -> AuditResult:
         )
         for row in rows:
             try:
-                manifest = XCom.deserialize_value(row)
+                batches.count_manifest(result, XCom.deserialize_value(row))
             except Exception:
                 continue
-            if not isinstance(manifest, dict):
-                continue
-            kind = manifest.get("kind")
-            if kind == "cloud":
-                result.records += manifest.get("records", 0)
-            elif kind == "event":
-                result.events += manifest.get("records", 0)
-            elif kind == "findings":
-                result.new += manifest.get("new", 0)
-                result.resolved += manifest.get("resolved", 0)
-            elif kind in ("store", "alert"):
-                result.written += manifest.get("written", 0)
     return result
 
 
@@ -187,7 +176,7 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str]) -> list[Audi
             log.info("Audit %s: starting", audit_key)
             started = time.monotonic()
             dag_run = dag.test()
-            result = _collect(dag_run, time.monotonic() - started)
+            result = collect_run(dag_run, time.monotonic() - started)
             purge_run_xcoms(dag_run)
             log.info(
                 "Audit %s: %s; %d records, %d events, %d written in %.1f s",
