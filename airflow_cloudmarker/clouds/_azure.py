@@ -280,3 +280,55 @@ def stream_parallel(jobs: Iterable[Callable[[], Iterable[Any]]], threads: int, b
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class SubscriptionCloud:
+    """Base of the Azure cloud plugins: params, lazy authentication, and subscriptions as shards.
+
+    The subscriptions are the shards: the DAG maps one fetch task per subscription, so Celery
+    workers share a large tenant and one failing subscription fails only its own task.
+    """
+
+    #: at most this many subscriptions are fetched at once (one mapped task each)
+    max_parallel_shards = 8
+
+    def __init__(
+        self,
+        tenant: str | None = None,
+        client: str | None = None,
+        secret: str | None = None,
+        conn_id: str | None = None,
+        processes: int = 4,
+        threads: int = 8,
+        _max_subs: int | None = None,
+        _max_recs: int | None = None,
+        authority_host: str | None = None,
+        resource_manager_url: str | None = None,
+        retry_backoff: float = 0.8,
+    ):
+        name = type(self).__name__
+        self._settings = settings(
+            name, tenant, client, secret, conn_id, authority_host, resource_manager_url, retry_backoff
+        )
+        self._threads, self._max_subs, self._max_recs = check_limits(name, processes, threads, _max_subs, _max_recs)
+        self._cred: Any = None
+        self._transport: Any = None
+
+    def _credential(self) -> Any:
+        if self._cred is None:
+            self._cred = authenticate(self._settings)
+            self._transport = transport(self._threads)
+        return self._cred
+
+    def shards(self) -> list[str]:
+        """The subscription ids to fetch, one mapped task each."""
+        subs = list_subscriptions(self._settings, self._credential(), self._max_subs, self._transport)
+        return [field(sub, "subscription_id") for sub in subs]
+
+    def done(self) -> None:
+        """Release the credential's HTTP session."""
+        if self._cred is not None and hasattr(self._cred, "close"):
+            self._cred.close()
+        if self._transport is not None:
+            self._transport.session.close()
+        self._cred = self._transport = None

@@ -20,7 +20,7 @@ from airflow_cloudmarker.clouds._aznormalize import field, firewall_rule_com, ns
 COMMON_TYPES = {"virtual_machine": "compute"}
 
 
-class AzCloud:
+class AzCloud(_azure.SubscriptionCloud):
     """Read Azure resources of every subscription the service principal can see.
 
     Params:
@@ -42,43 +42,6 @@ class AzCloud:
             params:
               conn_id: azure_audit
     """
-
-    #: at most this many subscriptions are fetched at once (one mapped task each)
-    max_parallel_shards = 8
-
-    def __init__(
-        self,
-        tenant: str | None = None,
-        client: str | None = None,
-        secret: str | None = None,
-        conn_id: str | None = None,
-        processes: int = 4,
-        threads: int = 8,
-        _max_subs: int | None = None,
-        _max_recs: int | None = None,
-        authority_host: str | None = None,
-        resource_manager_url: str | None = None,
-        retry_backoff: float = 0.8,
-    ):
-        self._settings = _azure.settings(
-            "AzCloud", tenant, client, secret, conn_id, authority_host, resource_manager_url, retry_backoff
-        )
-        self._threads, self._max_subs, self._max_recs = _azure.check_limits(
-            "AzCloud", processes, threads, _max_subs, _max_recs
-        )
-        self._cred: Any = None
-        self._transport: Any = None
-
-    def _credential(self) -> Any:
-        if self._cred is None:
-            self._cred = _azure.authenticate(self._settings)
-            self._transport = _azure.transport(self._threads)
-        return self._cred
-
-    def shards(self) -> list[str]:
-        """The subscription ids to fetch, one mapped task each."""
-        subs = _azure.list_subscriptions(self._settings, self._credential(), self._max_subs, self._transport)
-        return [field(sub, "subscription_id") for sub in subs]
 
     def read(self, shard: str | None = None) -> Iterator[dict]:
         """Yield the records of one subscription (``shard``), or of every subscription when not sharded."""
@@ -166,11 +129,3 @@ class AzCloud:
                 ),
                 "com": firewall_rule_com(rule),
             }
-
-    def done(self) -> None:
-        """Release the credential's HTTP session."""
-        if self._cred is not None and hasattr(self._cred, "close"):
-            self._cred.close()
-        if self._transport is not None:
-            self._transport.session.close()
-        self._cred = self._transport = None

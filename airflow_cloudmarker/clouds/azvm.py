@@ -21,7 +21,7 @@ def _resource_group(vm_id: str) -> str:
     return parts[lowered.index("resourcegroups") + 1]
 
 
-class AzVM:
+class AzVM(_azure.SubscriptionCloud):
     """Read every VM of every subscription with its instance view.
 
     Params: the same as AzCloud (tenant, client, secret or conn_id; processes, threads, _max_subs,
@@ -35,43 +35,6 @@ class AzVM:
             params:
               conn_id: azure_audit
     """
-
-    #: at most this many subscriptions are fetched at once (one mapped task each)
-    max_parallel_shards = 8
-
-    def __init__(
-        self,
-        tenant: str | None = None,
-        client: str | None = None,
-        secret: str | None = None,
-        conn_id: str | None = None,
-        processes: int = 4,
-        threads: int = 8,
-        _max_subs: int | None = None,
-        _max_recs: int | None = None,
-        authority_host: str | None = None,
-        resource_manager_url: str | None = None,
-        retry_backoff: float = 0.8,
-    ):
-        self._settings = _azure.settings(
-            "AzVM", tenant, client, secret, conn_id, authority_host, resource_manager_url, retry_backoff
-        )
-        self._threads, self._max_subs, self._max_recs = _azure.check_limits(
-            "AzVM", processes, threads, _max_subs, _max_recs
-        )
-        self._cred: Any = None
-        self._transport: Any = None
-
-    def _credential(self) -> Any:
-        if self._cred is None:
-            self._cred = _azure.authenticate(self._settings)
-            self._transport = _azure.transport(self._threads)
-        return self._cred
-
-    def shards(self) -> list[str]:
-        """The subscription ids to fetch, one mapped task each."""
-        subs = _azure.list_subscriptions(self._settings, self._credential(), self._max_subs, self._transport)
-        return [field(sub, "subscription_id") for sub in subs]
 
     def read(self, shard: str | None = None) -> Iterator[dict]:
         """Yield one vm_instance_view record per VM of one subscription (``shard``), or of all of them."""
@@ -122,11 +85,3 @@ class AzVM:
             },
             "com": {"cloud_type": "azure", "record_type": "compute", "reference": raw.get("id")},
         }
-
-    def done(self) -> None:
-        """Release the credential's HTTP session."""
-        if self._cred is not None and hasattr(self._cred, "close"):
-            self._cred.close()
-        if self._transport is not None:
-            self._transport.session.close()
-        self._cred = self._transport = None
