@@ -143,7 +143,7 @@ def test_server_down_names_the_server():
 
 @pytest.mark.parametrize("smtp", [("starttls", True)], indirect=True)
 def test_airflow_connection_id(smtp, monkeypatch):
-    """``smtp_conn_id``: server, login and sender come from an Airflow SMTP connection."""
+    """``conn_id``: server, login and sender come from an Airflow SMTP connection."""
     conn = {
         "conn_type": "smtp",
         "host": smtp.host,
@@ -153,7 +153,7 @@ def test_airflow_connection_id(smtp, monkeypatch):
         "extra": {"disable_ssl": True, "from_email": "Alerts <alerts@example.com>", "retry_limit": 0},
     }
     monkeypatch.setenv("AIRFLOW_CONN_CM_SMTP", json.dumps(conn))
-    alert = EmailAlert(to_addrs="sec@example.com", smtp_conn_id="cm_smtp")
+    alert = EmailAlert(to_addrs="sec@example.com", conn_id="cm_smtp")
     alert.write(mock_events()[0])
     alert.done()
     (received,) = smtp.messages
@@ -162,7 +162,7 @@ def test_airflow_connection_id(smtp, monkeypatch):
 
 
 def test_unknown_connection_id_is_named():
-    alert = EmailAlert(to_addrs=["b@example.com"], smtp_conn_id="no_such_smtp_conn")
+    alert = EmailAlert(to_addrs=["b@example.com"], conn_id="no_such_smtp_conn")
     alert.write(mock_events()[0])
     with pytest.raises(RuntimeError, match="no_such_smtp_conn"):
         alert.done()
@@ -177,7 +177,7 @@ def test_unknown_connection_id_is_named():
         ({"to_addrs": ["nobody"]}, "'nobody' is not an email address"),
         ({"port": "25"}, "port must be an integer"),
         ({"from_addr": None}, "from_addr must be a sender address"),
-        ({"smtp_conn_id": "cm_smtp"}, "give either smtp_conn_id or host"),
+        ({"conn_id": "cm_smtp"}, "give either conn_id or host"),
         ({"send_empty": "yes"}, "send_empty must be true or false"),
     ],
 )

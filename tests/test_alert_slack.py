@@ -84,7 +84,7 @@ def test_unknown_and_rate_limited_recipients_do_not_stop_the_others(slack):
 def test_connection_id_carries_token_and_base_url(slack, monkeypatch):
     conn = {"conn_type": "slack", "password": TOKEN, "extra": {"base_url": slack.base_url}}
     monkeypatch.setenv("AIRFLOW_CONN_CM_SLACK", json.dumps(conn))
-    send(SlackAlert(slack_conn_id="cm_slack", to="user3@example.com"), mock_events(4))
+    send(SlackAlert(conn_id="cm_slack", to="user3@example.com"), mock_events(4))
     assert [m["channel"] for m in slack.state.messages] == ["DU003"]
     assert "2 events: 2 mock_event" in slack.state.messages[0]["text"]
 
@@ -109,7 +109,7 @@ def test_no_events_no_message_unless_send_empty(slack):
     [
         ({"bot_user_token": None}, "bot_user_token is not set"),
         ({"to": []}, "to must be a non-empty list"),
-        ({"slack_conn_id": "x"}, "either slack_conn_id or bot_user_token"),
+        ({"conn_id": "x"}, "either conn_id or bot_user_token"),
         ({"base_url": "slack.com"}, "base_url must be an http"),
     ],
 )

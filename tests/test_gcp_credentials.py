@@ -143,5 +143,5 @@ def test_application_default_credentials_from_environment(key_info, tmp_path, mo
 
 
 def test_no_credentials_at_all_is_one_clear_error(no_adc):
-    with pytest.raises(GCPCredentialsError, match="neither key_file_path nor gcp_conn_id is set"):
+    with pytest.raises(GCPCredentialsError, match="neither key_file_path nor conn_id is set"):
         load_credentials()

@@ -151,7 +151,7 @@ def test_key_from_an_airflow_connection(airflow_db, home, tmp_path, gcp, monkeyp
     key = gcp.make_key(tmp_path / "conn-key.json", email="conn@test-project.iam.gserviceaccount.com")
     conn = {"conn_type": "google_cloud_platform", "extra": {"keyfile_dict": json.dumps(key)}}
     monkeypatch.setenv("AIRFLOW_CONN_GCP_AUDIT", json.dumps(conn))
-    config = TUTORIAL_GCP.replace("key_file_path: keyfile.json", "gcp_conn_id: gcp_audit")
+    config = TUTORIAL_GCP.replace("key_file_path: keyfile.json", "conn_id: gcp_audit")
     paths, out = write_configs(home, tmp_path, gcp.endpoints, config)
     [result] = run(paths)
     assert result.state == "success", result

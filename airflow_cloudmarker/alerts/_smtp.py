@@ -52,7 +52,7 @@ class SmtpSettings:
     username: str = ""
     password: str = field(default="", repr=False)
     debug: int = 0
-    smtp_conn_id: str | None = None
+    conn_id: str | None = None
 
     @property
     def effective_port(self) -> int:
@@ -60,8 +60,8 @@ class SmtpSettings:
 
     def describe(self) -> str:
         """Where mail goes, for logs: ``smtp.example.com:465 (ssl)`` or ``connection 'x'``."""
-        if self.smtp_conn_id:
-            return f"SMTP connection {self.smtp_conn_id!r}"
+        if self.conn_id:
+            return f"SMTP connection {self.conn_id!r}"
         return f"{self.host}:{self.effective_port} ({self.ssl_mode})"
 
 
@@ -93,26 +93,26 @@ def smtp_settings(
     username: Any = "",
     password: Any = "",
     debug: Any = 0,
-    smtp_conn_id: Any = None,
+    conn_id: Any = None,
 ) -> SmtpSettings:
     """Check the params (no network) and return the settings; ``ValueError`` names the param and the fix."""
     mask_secret(password)
     recipients = _addresses(owner, "to_addrs", to_addrs)
-    if smtp_conn_id is not None and (not isinstance(smtp_conn_id, str) or not smtp_conn_id.strip()):
-        raise ValueError(f"{owner} smtp_conn_id must be the id of an Airflow SMTP connection (a string)")
-    if smtp_conn_id:
+    if conn_id is not None and (not isinstance(conn_id, str) or not conn_id.strip()):
+        raise ValueError(f"{owner} conn_id must be the id of an Airflow SMTP connection (a string)")
+    if conn_id:
         inline = [n for n, v in (("host", host), ("username", username), ("password", password)) if v]
         if inline:
             raise ValueError(
-                f"{owner}: give either smtp_conn_id or {', '.join(inline)}, not both; "
+                f"{owner}: give either conn_id or {', '.join(inline)}, not both; "
                 f"the connection holds the server and the credentials"
             )
     elif not isinstance(host, str) or not host.strip():
         raise ValueError(
             f"{owner} host is not set; set host to your SMTP server (smtp.example.com) "
-            f"or smtp_conn_id to an Airflow SMTP connection"
+            f"or conn_id to an Airflow SMTP connection"
         )
-    if not smtp_conn_id and (not isinstance(from_addr, str) or "@" not in from_addr):
+    if not conn_id and (not isinstance(from_addr, str) or "@" not in from_addr):
         raise ValueError(f"{owner} from_addr must be a sender address such as 'Cloudmarker <cloudmarker@example.com>'")
     if from_addr is not None and not isinstance(from_addr, str):
         raise ValueError(f"{owner} from_addr must be a string such as 'Cloudmarker <cloudmarker@example.com>'")
@@ -143,7 +143,7 @@ def smtp_settings(
         username=username or "",
         password=password or "",
         debug=debug,
-        smtp_conn_id=smtp_conn_id or None,
+        conn_id=conn_id or None,
     )
 
 
@@ -154,11 +154,11 @@ def _smtp_hook_class():
         """SmtpHook that takes inline params as an in-memory connection and sends a prepared message."""
 
         def __init__(self, settings: SmtpSettings):
-            super().__init__(smtp_conn_id=settings.smtp_conn_id or INLINE_CONN_ID)
+            super().__init__(smtp_conn_id=settings.conn_id or INLINE_CONN_ID)
             self._settings = settings
 
         def get_connection(self, conn_id: str):  # shadows the classmethod for inline params
-            if self._settings.smtp_conn_id:
+            if self._settings.conn_id:
                 return SmtpHook.get_connection(conn_id)
             from airflow.sdk import Connection
 
@@ -224,8 +224,7 @@ def send_email(
             sender = settings.from_addr or hook.from_email
             if not sender:
                 raise EmailSendError(
-                    "no sender: set from_addr, or from_email in the extras of SMTP connection "
-                    f"{settings.smtp_conn_id!r}"
+                    f"no sender: set from_addr, or from_email in the extras of SMTP connection {settings.conn_id!r}"
                 )
             hook.send_prepared(build_message(settings, subject, text, html, attachments, sender), recipients)
     except EmailSendError:
@@ -238,7 +237,7 @@ def send_email(
     except Exception as exc:
         detail = str(exc) or type(exc).__name__
         if "connection is not found" in detail or "isn't defined" in detail:
-            detail = f"Airflow connection {settings.smtp_conn_id!r} is not defined; create it or fix smtp_conn_id"
+            detail = f"Airflow connection {settings.conn_id!r} is not defined; create it or fix conn_id"
         raise EmailSendError(
             f"sending email via {settings.describe()} failed: {type(exc).__name__}: {detail}"
         ) from None

@@ -27,7 +27,7 @@ class EmailAlert:
     - ``ssl_mode``: ``ssl`` (implicit TLS, default), ``starttls`` or ``disable``.
     - ``username`` / ``password``: login, when the server wants one.
     - ``debug``: smtplib debug level (0 off).
-    - ``smtp_conn_id``: an Airflow SMTP connection instead of host/port/ssl_mode/username/password
+    - ``conn_id``: an Airflow SMTP connection instead of host/port/ssl_mode/username/password
       (recommended: the password then lives in Airflow's secrets, not in YAML).
     - ``send_empty``: also send when the run found no events (default false).
     """
@@ -43,7 +43,7 @@ class EmailAlert:
         username: str = "",
         password: str = "",
         debug: int = 0,
-        smtp_conn_id: str | None = None,
+        conn_id: str | None = None,
         send_empty: bool = False,
     ):
         self._settings = _smtp.smtp_settings(
@@ -57,7 +57,7 @@ class EmailAlert:
             username=username,
             password=password,
             debug=debug,
-            smtp_conn_id=smtp_conn_id,
+            conn_id=conn_id,
         )
         if not isinstance(send_empty, bool):
             raise ValueError("EmailAlert send_empty must be true or false")

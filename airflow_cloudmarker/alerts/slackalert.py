@@ -30,7 +30,7 @@ class SlackAlert:
       ``chat:write``, ``files:write``).
     - ``to``: list of the recipients' Slack account email addresses.
     - ``text``: first line of the message (default ``Cloudmarker Alert``).
-    - ``slack_conn_id``: an Airflow Slack connection (token in its password) instead of
+    - ``conn_id``: an Airflow Slack connection (token in its password) instead of
       ``bot_user_token`` (recommended: the token then lives in Airflow's secrets, not in YAML).
     - ``base_url``: Slack Web API URL (default ``https://slack.com/api/``; for proxies and tests).
     - ``send_empty``: also message when the run found no events (default false).
@@ -41,17 +41,17 @@ class SlackAlert:
         bot_user_token: str | None = None,
         to: list[str] | str | None = None,
         text: str = "Cloudmarker Alert",
-        slack_conn_id: str | None = None,
+        conn_id: str | None = None,
         base_url: str | None = None,
         send_empty: bool = False,
     ):
         mask_secret(bot_user_token)
-        if slack_conn_id and bot_user_token:
-            raise ValueError("SlackAlert: give either slack_conn_id or bot_user_token, not both")
-        if not slack_conn_id and (not isinstance(bot_user_token, str) or not bot_user_token.strip()):
+        if conn_id and bot_user_token:
+            raise ValueError("SlackAlert: give either conn_id or bot_user_token, not both")
+        if not conn_id and (not isinstance(bot_user_token, str) or not bot_user_token.strip()):
             raise ValueError(
                 "SlackAlert bot_user_token is not set; set it to the Slack bot's token (xoxb-...) "
-                "or slack_conn_id to an Airflow Slack connection holding it"
+                "or conn_id to an Airflow Slack connection holding it"
             )
         if isinstance(to, str):
             to = [to]
@@ -64,7 +64,7 @@ class SlackAlert:
         if not isinstance(send_empty, bool):
             raise ValueError("SlackAlert send_empty must be true or false")
         self._token = bot_user_token
-        self._conn_id = slack_conn_id
+        self._conn_id = conn_id
         self._base_url = base_url
         self._to = [a.strip() for a in to]
         self._text = text

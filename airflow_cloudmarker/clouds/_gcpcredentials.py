@@ -136,7 +136,7 @@ def _from_connection(conn_id: str) -> GCPCredentials:
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    what = f"GCPCloud param gcp_conn_id: Airflow connection {conn_id!r}"
+    what = f"GCPCloud param conn_id: Airflow connection {conn_id!r}"
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
@@ -171,8 +171,8 @@ def _from_adc() -> GCPCredentials:
     except DefaultCredentialsError as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise GCPCredentialsError(
-            "GCPCloud: neither key_file_path nor gcp_conn_id is set, and Application Default Credentials are "
-            f"not available ({first_line}); set key_file_path, gcp_conn_id, or GOOGLE_APPLICATION_CREDENTIALS"
+            "GCPCloud: neither key_file_path nor conn_id is set, and Application Default Credentials are "
+            f"not available ({first_line}); set key_file_path, conn_id, or GOOGLE_APPLICATION_CREDENTIALS"
         ) from None
     email = getattr(credentials, "service_account_email", None)
     return GCPCredentials(credentials, email if isinstance(email, str) and "@" in email else None, "ADC")

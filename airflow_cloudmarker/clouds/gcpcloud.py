@@ -51,9 +51,9 @@ class GCPCloud:
 
     Params:
         key_file_path: a service-account JSON key file (relative paths are resolved against the
-            current directory). When unset, ``gcp_conn_id`` is used, else Application Default Credentials.
+            current directory). When unset, ``conn_id`` is used, else Application Default Credentials.
         zone: only read instances of this zone (``us-east1-b``); null (the default) reads every zone.
-        gcp_conn_id: an Airflow Google Cloud connection holding the key JSON (extra ``keyfile_dict``)
+        conn_id: an Airflow Google Cloud connection holding the key JSON (extra ``keyfile_dict``)
             or its path (extra ``key_path``).
         processes: accepted for configs written for the original Cloudmarker; Airflow's mapped
             fetch tasks (one per project) replace its process pool.
@@ -82,7 +82,7 @@ class GCPCloud:
         self,
         key_file_path: str | None = None,
         zone: str | None = None,
-        gcp_conn_id: str | None = None,
+        conn_id: str | None = None,
         processes: int = 4,
         threads: int = 8,
         api_endpoints: Mapping[str, str] | None = None,
@@ -90,7 +90,7 @@ class GCPCloud:
     ):
         self._key_file_path = _check_optional_str("key_file_path", key_file_path)
         self._zone = _check_optional_str("zone", zone)
-        self._conn_id = _check_optional_str("gcp_conn_id", gcp_conn_id)
+        self._conn_id = _check_optional_str("conn_id", conn_id)
         _check_positive_int("processes", processes)
         self._threads = _check_positive_int("threads", threads)
         self._max_projects = _check_positive_int("_max_projects", _max_projects, allow_none=True)
