@@ -100,3 +100,24 @@ class RecordingAlert:
 
         with open(self._path, "a") as f:
             f.write(json.dumps(self._events) + "\n")
+
+
+class FlakyCloud:
+    """Fails its first try half-way (after some batches were pushed), succeeds when retried."""
+
+    def __init__(self, marker: str, record_count: int = 10):
+        self._marker = marker
+        self._count = record_count
+
+    def read(self):
+        import os
+
+        first_try = not os.path.exists(self._marker)
+        for i in range(self._count):
+            if first_try and i == self._count // 2:
+                open(self._marker, "w").close()
+                raise ConnectionResetError("connection reset mid-way")
+            yield {"raw": {"data": i}, "ext": {"record_type": "flaky"}, "com": {"record_type": "mock"}}
+
+    def done(self):
+        pass

@@ -186,3 +186,19 @@ def test_cloudmarker_command_exits_nonzero_when_an_audit_fails(airflow_db, out_d
     result = run_cli("-n", cwd=home.parent / "work")
     assert result.returncode == 1
     assert "failed tasks: fetch_broken" in result.stdout
+
+
+def test_retried_fetch_writes_nothing_twice(airflow_db, out_dir, home, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CLOUDMARKER__TASK_RETRIES", "1")
+    monkeypatch.setenv("AIRFLOW__CLOUDMARKER__RETRY_DELAY_SECONDS", "0")
+    monkeypatch.setenv("AIRFLOW__CLOUDMARKER__BATCH_SIZE", "2")  # the failed try pushes two batches first
+    (home.parent / "work" / "cloudmarker.yaml").write_text(
+        f"plugins:\n  flaky:\n    plugin: cm_test_plugins.FlakyCloud\n    params:\n      marker: {tmp_path}/tried\n"
+        "audits:\n  mockaudit:\n    clouds: [flaky]\n"
+    )
+    _, results = run_now(config_mod.DEFAULT_CONFIG_PATHS)
+    assert (tmp_path / "tried").exists()  # the first try did fail
+    assert results[0].state == "success" and results[0].records == 10
+    records = read_json(out_dir / "mockaudit_flaky.json")
+    assert sorted(r["raw"]["data"] for r in records) == list(range(10))
+    assert [e["ext"]["data"] for e in read_json(out_dir / "mockaudit_mockevent.json")] == [0, 3, 6, 9]
