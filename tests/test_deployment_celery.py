@@ -81,15 +81,17 @@ def deployment():
         AIRFLOW__CLOUDMARKER__TASK_RETRIES="2",
         AIRFLOW__CLOUDMARKER__RETRY_DELAY_SECONDS="1",
     )
-    service = start_service(env, root / "cloudmarker.log", [str(cfg)], timeout=240)
-    service.out_dir = out  # type: ignore[attr-defined]
+    service = None
     try:
+        service = start_service(env, root / "cloudmarker.log", [str(cfg)], timeout=240)
+        service.out_dir = out  # type: ignore[attr-defined]
         service.start_worker("worker-a")
         service.start_worker("worker-b")
         service.wait_for_dag("shardaudit")
         yield service
     finally:
-        service.stop()
+        if service is not None:
+            service.stop()
         drop_postgres_database(db_url)
 
 
