@@ -79,16 +79,15 @@ def build_dag(
     ``fileloc`` is the DAG file that asked for it: Airflow would otherwise record this module
     as the DAG's file, and workers re-parse a DAG from its file to run its tasks.
     """
-    import pendulum
     from airflow.sdk import DAG, TriggerRule, task
 
     batch_size = _setting("batch_size", DEFAULT_BATCH_SIZE)
     timetable = build_timetable(config) if audit.key in config.run else None
-    tz = config.timezone or local_timezone_name()
     dag = DAG(
         dag_id=audit.key,
         schedule=timetable,
-        start_date=pendulum.datetime(2024, 1, 1, tz=tz),
+        # No start_date: a new deployment waits for the next HH:MM (a past start date with
+        # catchup=False would run the most recent past tick at once).
         catchup=False,
         max_active_runs=1,
         tags=TAGS,
