@@ -40,6 +40,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "-p", "--print-base-config", action="store_true", help="print the built-in base config and exit"
     )
+    parser.add_argument(
+        "--keep-xcoms", action="store_true", help="with -n: keep the runs' record batches (XComs) for inspection"
+    )
+    parser.add_argument(
+        "--purge-xcoms",
+        type=float,
+        metavar="DAYS",
+        help="delete the record batches (XComs and their object-store files) of runs older than DAYS days, and exit",
+    )
     parser.add_argument("-v", "--version", action="version", version=f"cloudmarker {__version__}")
     return parser.parse_args(argv)
 
@@ -68,12 +77,33 @@ def print_summary(results) -> None:
             print(f"{'':<24} failed tasks: {', '.join(r.failed_tasks)}")
 
 
+def purge(days: float) -> int:
+    """``--purge-xcoms DAYS``: on the Airflow this environment names (else ``cloudmarker -n``'s own)."""
+    import os
+
+    from airflow_cloudmarker import runner
+
+    if days < 0:
+        print("cloudmarker: error: --purge-xcoms DAYS must be >= 0", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if not os.environ.get("AIRFLOW_HOME"):
+        os.environ.update(runner.embedded_environment([]))
+    from airflow_cloudmarker import retention
+
+    result = retention.purge_xcoms(days)
+    print(f"cloudmarker: deleted {result.xcoms} XComs of {result.runs} runs older than {days:g} days", end="")
+    print(f" ({result.failed} files could not be deleted)" if result.failed else "")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.print_base_config:
         sys.stdout.write(config_mod.base_config_text())
         return 0
     paths = list(config_mod.DEFAULT_CONFIG_PATHS) if args.config is None else list(args.config)
+    if args.purge_xcoms is not None:
+        return purge(args.purge_xcoms)
     missing = [p for p in (args.config or []) if not config_mod.os.path.isfile(config_mod.os.path.expanduser(p))]
     for path in missing:
         print(f"cloudmarker: warning: config file {path} not found; skipped", file=sys.stderr)
@@ -92,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from airflow_cloudmarker import runner
 
-        results = runner.run_now(config, paths)
+        results = runner.run_now(config, paths, keep_xcoms=args.keep_xcoms)
         print_summary(results)
         return 0 if all(r.state == "success" for r in results) else EXIT_AUDIT_FAILED
 

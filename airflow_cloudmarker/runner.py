@@ -155,8 +155,11 @@ def configure_logging(logger_config: dict) -> None:
     logging.config.dictConfig(logger_config)
 
 
-def run_now(config: config_mod.Config, config_paths: Sequence[str]) -> list[AuditResult]:
-    """Run every audit in ``run`` now through ``dag.test()``; return one result per audit."""
+def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: bool = False) -> list[AuditResult]:
+    """Run every audit in ``run`` now through ``dag.test()``; return one result per audit.
+
+    Each run's record batches (XComs) are deleted afterwards unless ``keep_xcoms``.
+    """
     os.environ.update(embedded_environment(existing_paths(config_paths)))
     os.makedirs(os.environ["AIRFLOW_HOME"], exist_ok=True)
 
@@ -177,7 +180,8 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str]) -> list[Audi
             started = time.monotonic()
             dag_run = dag.test()
             result = collect_run(dag_run, time.monotonic() - started)
-            purge_run_xcoms(dag_run)
+            if not keep_xcoms:
+                purge_run_xcoms(dag_run)
             log.info(
                 "Audit %s: %s; %d records, %d events, %d written in %.1f s",
                 audit_key,
