@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_cloudmarker import records as rec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 5000
+DEFAULT_BATCH_RECORDS = 50_000
+DEFAULT_BATCH_BYTES = 4_000_000
 BATCH_KEY_FORMAT = "batch_{:05d}"
 
 
@@ -38,29 +40,49 @@ class XComAccess(Protocol):
     def xcom_pull(self, task_ids: Any = None, key: str = ..., **kwargs: Any) -> Any: ...
 
 
-class BatchWriter:
-    """Collect records and push them as XCom batches of ``batch_size``."""
+@dataclass(frozen=True)
+class BatchLimits:
+    """When a batch is full: at ``records`` records or ``bytes`` of encoded JSON, whichever comes first.
 
-    def __init__(self, ti: XComAccess, batch_size: int = DEFAULT_BATCH_SIZE):
+    Bytes bound the memory of a batch whatever the size of a record (a mock record is 300 bytes,
+    an Azure VM several kilobytes); fewer, larger batches save XCom round trips, which cost tens
+    of milliseconds each.
+    """
+
+    records: int = DEFAULT_BATCH_RECORDS
+    bytes: int = DEFAULT_BATCH_BYTES
+
+
+class BatchWriter:
+    """Encode records as they come and push them as XCom batches within ``limits``.
+
+    Each record is encoded once, on arrival, so the writer holds compact JSON, not dicts.
+    """
+
+    def __init__(self, ti: XComAccess, limits: BatchLimits | None = None):
         self._ti = ti
-        self._batch_size = batch_size
-        self._pending: list[dict] = []
+        self._limits = limits or BatchLimits()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self.batches = 0
         self.records = 0
 
     def add(self, record: dict) -> None:
-        self._pending.append(record)
-        if len(self._pending) >= self._batch_size:
+        encoded = rec.dumps(record)
+        self._pending.append(encoded)
+        self._pending_bytes += len(encoded) + 1
+        if len(self._pending) >= self._limits.records or self._pending_bytes >= self._limits.bytes:
             self.flush()
 
     def flush(self) -> None:
         if not self._pending:
             return
-        payload = {"count": len(self._pending), "records": rec.dumps(self._pending).decode("utf-8")}
-        self._ti.xcom_push(BATCH_KEY_FORMAT.format(self.batches), payload)
+        text = (b"[" + b",".join(self._pending) + b"]").decode("utf-8")
+        self._ti.xcom_push(BATCH_KEY_FORMAT.format(self.batches), {"count": len(self._pending), "records": text})
         self.records += len(self._pending)
         self.batches += 1
         self._pending = []
+        self._pending_bytes = 0
 
     def manifest(self, **extra: Any) -> dict:
         """Flush what is left and return the manifest the task returns as its XCom."""

@@ -23,9 +23,8 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from airflow_cloudmarker import batches, tasks
 from airflow_cloudmarker import plugins as plugin_loader
-from airflow_cloudmarker import tasks
-from airflow_cloudmarker.batches import DEFAULT_BATCH_SIZE
 from airflow_cloudmarker.config import AuditConfig, Config
 
 log = logging.getLogger(__name__)
@@ -81,7 +80,10 @@ def build_dag(
     """
     from airflow.sdk import DAG, TriggerRule, task
 
-    batch_size = _setting("batch_size", DEFAULT_BATCH_SIZE)
+    limits = batches.BatchLimits(
+        records=_setting("batch_size", batches.DEFAULT_BATCH_RECORDS),
+        bytes=_setting("batch_bytes", batches.DEFAULT_BATCH_BYTES),
+    )
     timetable = build_timetable(config) if audit.key in config.run else None
     dag = DAG(
         dag_id=audit.key,
@@ -118,12 +120,12 @@ def build_dag(
                 )(
                     _named(
                         task_id,
-                        lambda shard, plugin=plugin: tasks.fetch(audit.key, plugin, batch_size, shard, sharded=True),
+                        lambda shard, plugin=plugin: tasks.fetch(audit.key, plugin, limits, shard, sharded=True),
                     )
                 ).expand(shard=shards)
             else:
                 fetched = task(task_id=task_id, show_return_value_in_logs=False)(
-                    _named(task_id, lambda plugin=plugin: tasks.fetch(audit.key, plugin, batch_size))
+                    _named(task_id, lambda plugin=plugin: tasks.fetch(audit.key, plugin, limits))
                 )()
             fetch_tasks.append(fetched)
             fetch_ids.append(task_id)
@@ -134,7 +136,7 @@ def build_dag(
             plugin = config.plugins[key]
             task_id = f"check_{key}"
             checked = task(task_id=task_id, trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False)(
-                _named(task_id, lambda plugin=plugin: tasks.check(audit.key, plugin, fetch_ids, batch_size))
+                _named(task_id, lambda plugin=plugin: tasks.check(audit.key, plugin, fetch_ids, limits))
             )()
             fetch_tasks >> checked
             check_tasks.append(checked)
@@ -147,7 +149,7 @@ def build_dag(
             )(
                 _named(
                     FINDINGS_TASK_ID,
-                    lambda: tasks.track_findings(audit.key, tuple(cloud_specs), tuple(check_ids), batch_size),
+                    lambda: tasks.track_findings(audit.key, tuple(cloud_specs), tuple(check_ids), limits),
                 )
             )()
             check_tasks >> tracked

@@ -44,12 +44,14 @@ def list_shards(plugin: PluginConfig) -> list:
     return shards
 
 
-def fetch(audit_key: str, plugin: PluginConfig, batch_size: int, shard: Any = None, sharded: bool = False) -> dict:
+def fetch(
+    audit_key: str, plugin: PluginConfig, limits: batches.BatchLimits, shard: Any = None, sharded: bool = False
+) -> dict:
     """Read records from a cloud plugin, stamp them and push them as batches."""
     ti, version = _runtime()
     instance, class_name = _construct(plugin)
     fields = rec.origin_stamp(audit_key, version, plugin.key, class_name, "cloud")
-    writer = batches.BatchWriter(ti, batch_size)
+    writer = batches.BatchWriter(ti, limits)
     started = time.monotonic()
     source = instance.read(shard) if sharded else instance.read()
     for record in source:
@@ -72,12 +74,12 @@ def _records_from(ti: Any, upstream_task_ids: Sequence[str]) -> tuple[list[dict]
     return manifests, batches.read_batches(ti, manifests)
 
 
-def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], batch_size: int) -> dict:
+def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], limits: batches.BatchLimits) -> dict:
     """Evaluate every cloud record with an event plugin and push the events as batches."""
     ti, version = _runtime()
     instance, class_name = _construct(plugin)
     fields = rec.origin_stamp(audit_key, version, plugin.key, class_name, "event")
-    writer = batches.BatchWriter(ti, batch_size)
+    writer = batches.BatchWriter(ti, limits)
     manifests, stream = _records_from(ti, fetch_task_ids)
     seen = 0
     for batch in stream:
@@ -147,7 +149,7 @@ def track_findings(
     audit_key: str,
     clouds: Sequence[tuple[str, str, str | None]],
     event_task_ids: Sequence[str],
-    batch_size: int,
+    limits: batches.BatchLimits,
 ) -> dict:
     """Give every event its finding id, severity and status, and emit resolved events.
 
@@ -174,7 +176,7 @@ def track_findings(
     scope.failed_events = {tid.removeprefix("check_") for tid in event_task_ids if tid not in completed_checks}
 
     store = findings.StateStore(findings.state_base_url(), audit_key)
-    writer = batches.BatchWriter(ti, batch_size)
+    writer = batches.BatchWriter(ti, limits)
     stamp_fields = {"audit_key": audit_key, "audit_version": version}
 
     def events() -> Iterator[dict]:

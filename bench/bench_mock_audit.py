@@ -26,9 +26,11 @@ def run(record_count: int, workdir: str) -> tuple[float, float, int]:
             f"logger:\n  handlers:\n    file:\n      filename: {workdir}/cloudmarker.log\n"
         )
     cmd = [sys.executable, "-m", "airflow_cloudmarker.cli", "-n", "-c", config_path]
+    # A fresh findings state per size: every event is a new finding (no resolved events from a previous size).
+    env = {**os.environ, "AIRFLOW__CLOUDMARKER__FINDINGS_PATH": f"file://{workdir}/findings_{record_count}"}
     started = time.monotonic()
     with open(os.path.join(workdir, f"run_{record_count}.log"), "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
     if status != 0:

@@ -81,7 +81,9 @@ def test_three_runs_new_open_resolved(tmp_path):
     assert resolved["com"]["finding_id"] == first["com"]["finding_id"]
     assert resolved["com"]["description"] == "port 22 open"
     assert resolved["com"]["resolved_at"] == "2026-01-03T00:00:00+00:00"
-    assert json.loads((tmp_path / "audit.json").read_text())["findings"] == {}
+    assert store.current_findings() == {}
+    assert [p.name for p in (tmp_path / "audit").glob("*.jsonl")] != []  # the empty snapshot of run3
+    assert len(list((tmp_path / "audit").glob("*.jsonl"))) == 2  # older snapshots pruned
 
 
 def test_failed_fetch_or_check_resolves_nothing(tmp_path):
@@ -115,8 +117,7 @@ def test_concurrent_runs_cannot_corrupt_the_state(tmp_path):
         news = pool.map(_concurrent_run, [(base, f"run{i}") for i in range(1, 9)])
     # Serialized updates: the shared finding is new exactly once; each run's own finding is new.
     assert sum(news) == 8 + 1
-    state = json.loads((tmp_path / "audit.json").read_text())
-    assert len(state["findings"]) == 2  # the last run's shared + own finding
+    assert len(findings.StateStore(base, "audit").current_findings()) == 2  # the last run's shared + own
 
 
 # -- end to end through dag.test -------------------------------------------------------------
@@ -205,5 +206,4 @@ def test_failed_fetch_marks_nothing_resolved(airflow_db, audit):
     assert result.state == "failed" and result.failed_tasks == ["fetch_other"]
     assert result.resolved == 0
     assert alerted == []
-    state = json.loads((audit["dir"] / "findings" / "fwaudit.json").read_text())
-    assert len(state["findings"]) == 2
+    assert len(findings.StateStore(f"file://{audit['dir']}/findings", "fwaudit").current_findings()) == 2
