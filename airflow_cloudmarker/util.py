@@ -7,7 +7,10 @@ Cloudmarker imported ``cloudmarker.util``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 #: The severities an event (a finding) can have, most severe first.
@@ -97,3 +100,60 @@ def mask_secret(value: Any) -> None:
     except ImportError:  # pragma: no cover - Airflow always present in this package
         return
     airflow_mask_secret(value)
+
+
+_DONE = object()
+
+
+def stream_parallel(jobs: Iterable[Callable[[], Iterable[Any]]], threads: int, buffer: int = 1000) -> Iterator[Any]:
+    """Run ``jobs`` (each returns an iterable) on ``threads`` threads and yield their items as they come.
+
+    For cloud plugins reading several subscriptions, projects or resources at once: API calls wait
+    on the network, so threads give the concurrency. Items pass through a bounded queue, so memory
+    stays at ``buffer`` items however large the cloud. The first job error is raised in the caller
+    after the other jobs are stopped; closing the generator early (a record limit, a failing
+    store) stops the workers too.
+    """
+    items: queue.Queue = queue.Queue(maxsize=buffer)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(job: Callable[[], Iterable[Any]]) -> None:
+        try:
+            for item in job():
+                if not put((None, item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((_DONE, exc))
+            return
+        put((_DONE, None))
+
+    job_list = list(jobs)
+    if threads <= 1 or len(job_list) <= 1:
+        for job in job_list:
+            yield from job()
+        return
+    pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(job_list) or 1)), thread_name_prefix="cloudmarker")
+    try:
+        for job in job_list:
+            pool.submit(run, job)
+        remaining = len(job_list)
+        while remaining:
+            marker, value = items.get()
+            if marker is _DONE:
+                remaining -= 1
+                if value is not None:
+                    raise value
+            else:
+                yield value
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -229,57 +225,6 @@ def list_subscriptions(s: AzureSettings, cred: Any, max_subs: int | None, shared
     """Every subscription the principal can see (as dicts), at most ``max_subs``."""
     subs = subscription_client(s, cred, shared_transport).subscriptions.list()
     return [sub.as_dict() for sub in itertools.islice(subs, max_subs)]
-
-
-_DONE = object()
-
-
-def stream_parallel(jobs: Iterable[Callable[[], Iterable[Any]]], threads: int, buffer: int = 1000) -> Iterator[Any]:
-    """Run ``jobs`` (each returns an iterable) on ``threads`` threads and yield their items as they come.
-
-    Items pass through a bounded queue, so memory stays at ``buffer`` items however large the cloud.
-    The first job error is raised in the caller after the other jobs are stopped; closing the
-    generator early (a ``_max_recs`` limit, a failing store) stops the workers too.
-    """
-    items: queue.Queue = queue.Queue(maxsize=buffer)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run(job: Callable[[], Iterable[Any]]) -> None:
-        try:
-            for item in job():
-                if not put((None, item)):
-                    return
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            put((_DONE, exc))
-            return
-        put((_DONE, None))
-
-    job_list = list(jobs)
-    pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(job_list) or 1)), thread_name_prefix="azure")
-    try:
-        for job in job_list:
-            pool.submit(run, job)
-        remaining = len(job_list)
-        while remaining:
-            marker, value = items.get()
-            if marker is _DONE:
-                remaining -= 1
-                if value is not None:
-                    raise value
-            else:
-                yield value
-    finally:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class SubscriptionCloud:

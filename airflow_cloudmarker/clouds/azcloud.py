@@ -54,7 +54,7 @@ class AzCloud(_azure.SubscriptionCloud):
                 jobs.extend(self._subscription_jobs(cred, field(sub, "subscription_id"), known, None))
         else:
             jobs.extend(self._subscription_jobs(cred, shard, Future(), shard))
-        yield from _azure.stream_parallel(jobs, self._threads)
+        yield from util.stream_parallel(jobs, self._threads)
 
     def _subscription_jobs(
         self, cred: Any, sub_id: str, sub: Future, fetch: str | None

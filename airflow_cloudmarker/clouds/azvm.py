@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from airflow_cloudmarker import util
 from airflow_cloudmarker.clouds import _azure
 from airflow_cloudmarker.clouds._aznormalize import disk_encryption, field, power_state
 
@@ -58,8 +59,8 @@ class AzVM(_azure.SubscriptionCloud):
             return run
 
         # First every subscription's VM list at once, then every instance view at once.
-        vms = list(_azure.stream_parallel([list_vms(sub) for sub in subs], self._threads))
-        yield from _azure.stream_parallel([self._job(*vm) for vm in vms], self._threads)
+        vms = list(util.stream_parallel([list_vms(sub) for sub in subs], self._threads))
+        yield from util.stream_parallel([self._job(*vm) for vm in vms], self._threads)
 
     def _job(self, compute: Any, vm: Any, sub: dict) -> Callable[[], Iterable[dict]]:
         def run() -> list[dict]:

@@ -15,14 +15,15 @@ Any other error (bad credentials, 5xx or 429 still failing after the retries) fa
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from airflow_cloudmarker import util
 from airflow_cloudmarker.clouds import _gcpapi
 from airflow_cloudmarker.clouds._gcpcredentials import GCPCredentials, load_credentials
-from airflow_cloudmarker.clouds._gcpfanout import fan_out
 from airflow_cloudmarker.clouds._gcpfirewall import firewall_rules
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ class GCPCloud:
             items = [shard]
         else:
             items = list(shard)
-        yield from fan_out(self._read_project, items, self._threads)
+        yield from util.stream_parallel([functools.partial(self._read_project, item) for item in items], self._threads)
 
     def done(self) -> None:
         """Log what was read and which projects were skipped."""
