@@ -38,31 +38,6 @@ def worker_hostname() -> str:
     return os.environ.get("CM_WORKER_NAME") or socket.getfqdn()
 
 
-class SlowShardedCloud:
-    """A sharded cloud whose shards each take ``seconds``: long enough to kill a worker mid-task."""
-
-    def __init__(self, shard_count: int = 4, records_per_shard: int = 3, seconds: float = 6.0):
-        self._shard_count = shard_count
-        self._per_shard = records_per_shard
-        self._seconds = seconds
-
-    def shards(self):
-        return [f"shard-{i}" for i in range(self._shard_count)]
-
-    def read(self, shard):
-        time.sleep(self._seconds)
-        index = int(shard.split("-")[1])
-        for i in range(self._per_shard):
-            yield {
-                "raw": {"data": index * self._per_shard + i, "shard": shard},
-                "ext": {"record_type": "sharded"},
-                "com": {"record_type": "mock"},
-            }
-
-    def done(self):
-        pass
-
-
 # --- processes ----------------------------------------------------------------------------------------
 
 

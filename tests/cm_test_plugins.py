@@ -23,16 +23,23 @@ class FailingCloud:
 
 
 class ShardedCloud:
-    """Splits its records over ``shard_count`` shards, each fetched by its own mapped task."""
+    """Splits its records over ``shard_count`` shards, each fetched by its own mapped task.
 
-    def __init__(self, shard_count: int = 3, records_per_shard: int = 4):
+    ``seconds`` makes each shard slow: long enough to kill a Celery worker mid-task.
+    """
+
+    def __init__(self, shard_count: int = 3, records_per_shard: int = 4, seconds: float = 0.0):
         self._shard_count = shard_count
         self._per_shard = records_per_shard
+        self._seconds = seconds
 
     def shards(self):
         return [f"shard-{i}" for i in range(self._shard_count)]
 
     def read(self, shard):
+        import time
+
+        time.sleep(self._seconds)
         index = int(shard.split("-")[1])
         for i in range(self._per_shard):
             yield {

@@ -39,7 +39,9 @@ def test_base_config_defines_the_tutorial_keys():
 
 def test_cascade_replaces_lists_and_merges_mappings(tmp_path):
     # The tutorial's example: bar.yaml's run list replaces foo.yaml's.
-    foo = write(tmp_path / "foo.yaml", "run:\n  - mockaudit\n  - fooaudit\naudits:\n  fooaudit:\n    clouds: [mockcloud]\n")
+    foo = write(
+        tmp_path / "foo.yaml", "run:\n  - mockaudit\n  - fooaudit\naudits:\n  fooaudit:\n    clouds: [mockcloud]\n"
+    )
     bar = write(tmp_path / "bar.yaml", "run:\n  - baraudit\naudits:\n  baraudit:\n    clouds: [mockcloud]\n")
     config = load_config([foo, bar])
     assert config.run == ("baraudit",)
@@ -99,7 +101,7 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
     ("text", "expected"),
     [
         ("run: [nosuchaudit]\n", "run: audit 'nosuchaudit' is not defined under audits"),
-        ("schedule: '25:00'\n", 'schedule: \'25:00\' is not a time of day; use 24-hour "HH:MM"'),
+        ("schedule: '25:00'\n", "schedule: '25:00' is not a time of day; use 24-hour \"HH:MM\""),
         ("plugins: [a, b]\n", "plugins: must be a mapping"),
         ("plugins:\n  mockcloud:\n    params: 5\n", "plugins.mockcloud.params: must be a mapping"),
         ("logger: nope\n", "logger: must be a mapping"),
@@ -138,7 +140,10 @@ def test_fatal_problems_name_the_key_and_the_fix(tmp_path, text, expected):
             "audits:\n  a:\n    clouds: [mockevent]\n",
             "is used in clouds but has no read() method",
         ),
-        ("audits:\n  a:\n    clouds: mockcloud\n    stores: {x: 1}\n", "audits.a.stores: must be a list of plugin keys"),
+        (
+            "audits:\n  a:\n    clouds: mockcloud\n    stores: {x: 1}\n",
+            "audits.a.stores: must be a list of plugin keys",
+        ),
         ("audits:\n  a:\n    stores: [filestore]\n", "audits.a.clouds: an audit needs at least one cloud plugin key"),
     ],
 )

@@ -34,7 +34,7 @@ PER_SHARD = 3
 CONFIG = """\
 plugins:
   sharded:
-    plugin: airflow_services.SlowShardedCloud
+    plugin: cm_test_plugins.ShardedCloud
     params:
       shard_count: {shards}
       records_per_shard: {per_shard}

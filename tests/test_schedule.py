@@ -83,7 +83,7 @@ def test_first_run_is_at_the_schedule_time_and_within_a_day(tmp_path):
 def test_audits_outside_run_have_no_schedule(tmp_path):
     config = load(
         tmp_path,
-        "audits:\n  other:\n    clouds: [mockcloud]\n    stores: [filestore]\nrun: [mockaudit]\nschedule: \"01:00\"\n",
+        'audits:\n  other:\n    clouds: [mockcloud]\n    stores: [filestore]\nrun: [mockaudit]\nschedule: "01:00"\n',
     )
     assert type(dag_of(config, "other").timetable).__name__ == "NullTimetable"
     assert dag_of(config, "mockaudit").timetable.summary == "0 1 * * *"
