@@ -109,7 +109,8 @@ def build_dag(
             plugin = config.plugins[key]
             cls = plugin_loader.load_class(plugin.class_path)
             task_id = f"fetch_{key}"
-            if plugin_loader.is_sharded(cls):
+            sharded = plugin_loader.is_sharded(cls)
+            if sharded:
                 shards = task(task_id=f"shards_{key}")(
                     _named(f"shards_{key}", lambda plugin=plugin: tasks.list_shards(plugin))
                 )()
@@ -129,7 +130,7 @@ def build_dag(
                 )()
             fetch_tasks.append(fetched)
             fetch_ids.append(task_id)
-            cloud_specs.append((key, task_id, f"shards_{key}" if plugin_loader.is_sharded(cls) else None))
+            cloud_specs.append((key, task_id, f"shards_{key}" if sharded else None))
 
         check_tasks, check_ids = [], []
         for key in audit.events:
