@@ -13,6 +13,7 @@ import logging
 import logging.config
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -43,7 +44,6 @@ def embedded_environment(config_paths: Sequence[str]) -> dict[str, str]:
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         # A failing plugin should fail the laptop run now, not after minutes of retry delays.
         "AIRFLOW__CLOUDMARKER__TASK_RETRIES": "0",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
     }
     env = {k: os.environ.get(k) or v for k, v in defaults.items()}
     # The DAG file must build exactly the DAGs of this run: our DAGs folder and our config files.
@@ -161,6 +161,10 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
     Each run's record batches (XComs) are deleted afterwards unless ``keep_xcoms``.
     """
     os.environ.update(embedded_environment(existing_paths(config_paths)))
+    # The console shows cloudmarker's own log (the `logger` config) and Airflow's warnings and
+    # errors, not Airflow's per-task INFO chatter; AIRFLOW__LOGGING__LOGGING_LEVEL=INFO brings it back.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.*")  # dag.test's in-process API client
     os.makedirs(os.environ["AIRFLOW_HOME"], exist_ok=True)
 
     from airflow_cloudmarker import factory, notify

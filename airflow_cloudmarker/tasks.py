@@ -8,9 +8,10 @@ batches in and out through ``batches``, stamp ``com`` and log what happened in n
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from airflow_cloudmarker import batches, findings
@@ -31,11 +32,38 @@ def _runtime() -> tuple[Any, str]:
     return context["ti"], rec.audit_version(when)
 
 
+def _reported(body: Callable[..., Any]) -> Callable[..., Any]:
+    """Log a failing plugin task's cause in one line before Airflow logs the traceback.
+
+    The line names the task, the plugin key and class, and the error, so the cause of a failed
+    audit reads at a glance in the console and in the task log.
+    """
+
+    @functools.wraps(body)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except Exception as exc:
+            plugin = next((a for a in args if isinstance(a, PluginConfig)), None)
+            log.error(
+                "%s of plugin %s (%s) failed: %s: %s",
+                body.__name__,
+                getattr(plugin, "key", "?"),
+                getattr(plugin, "class_path", "?"),
+                type(exc).__name__,
+                exc,
+            )
+            raise
+
+    return run
+
+
 def _construct(plugin: PluginConfig) -> tuple[Any, str]:
     cls = plugin_loader.load_class(plugin.class_path)
     return plugin_loader.instantiate(cls, plugin.params), f"{cls.__module__}.{cls.__qualname__}"
 
 
+@_reported
 def list_shards(plugin: PluginConfig) -> list:
     """Ask a sharded cloud plugin how to split its work (for example, one item per subscription)."""
     instance, class_name = _construct(plugin)
@@ -44,6 +72,7 @@ def list_shards(plugin: PluginConfig) -> list:
     return shards
 
 
+@_reported
 def fetch(
     audit_key: str, plugin: PluginConfig, limits: batches.BatchLimits, shard: Any = None, sharded: bool = False
 ) -> dict:
@@ -74,6 +103,7 @@ def _records_from(ti: Any, upstream_task_ids: Sequence[str]) -> tuple[list[dict]
     return manifests, batches.read_batches(ti, manifests)
 
 
+@_reported
 def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], limits: batches.BatchLimits) -> dict:
     """Evaluate every cloud record with an event plugin and push the events as batches."""
     ti, version = _runtime()
@@ -102,6 +132,7 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], l
     return manifest
 
 
+@_reported
 def deliver(
     audit_key: str,
     plugin: PluginConfig,
