@@ -186,6 +186,11 @@ def test_cloudmarker_command_exits_nonzero_when_an_audit_fails(airflow_db, out_d
     result = run_cli("-n", cwd=home.parent / "work")
     assert result.returncode == 1
     assert "failed tasks: fetch_broken" in result.stdout
+    # The cause in one line; Airflow's per-task INFO chatter stays off the console.
+    assert "fetch of plugin broken (cm_test_plugins.FailingCloud) failed: ConnectionError: cloud API went away" in (
+        result.stdout
+    )
+    assert "Task instance state updated" not in result.stdout + result.stderr
 
 
 def test_retried_fetch_writes_nothing_twice(airflow_db, out_dir, home, tmp_path, monkeypatch):
