@@ -64,7 +64,7 @@ def stamp(record: dict, fields: Mapping[str, Any]) -> dict:
     return record
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     """Encode what orjson cannot: cloud SDK values must become JSON, never be dropped."""
     if isinstance(value, (set, frozenset, tuple)):
         return sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
@@ -87,7 +87,7 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 def dumps(value: Any, indent: bool = False) -> bytes:
     """JSON-encode records; datetimes become ISO 8601 strings, unknown objects their ``str()``."""
-    return orjson.dumps(value, default=_default, option=_OPTIONS | (orjson.OPT_INDENT_2 if indent else 0))
+    return orjson.dumps(value, default=json_default, option=_OPTIONS | (orjson.OPT_INDENT_2 if indent else 0))
 
 
 def loads(data: bytes | str) -> Any:

@@ -27,7 +27,7 @@ def encode(record: Any) -> bytes:
     try:
         return orjson.dumps(record, option=_FAST)
     except TypeError:  # datetimes are native; SDK objects, sets, non-str keys take the full path
-        return orjson.dumps(record, default=rec._default, option=_FULL)
+        return orjson.dumps(record, default=rec.json_default, option=_FULL)
 
 
 def document_id(encoded: bytes) -> str:
