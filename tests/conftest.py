@@ -66,3 +66,14 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def out_dir(home, tmp_path) -> Path:
+    """A ~/.cloudmarker.yaml sending FileStore output and the log file into the test's directory."""
+    out = tmp_path / "out"
+    (home / ".cloudmarker.yaml").write_text(
+        f"plugins:\n  filestore:\n    params:\n      path: {out}\n"
+        f"logger:\n  handlers:\n    file:\n      filename: {tmp_path}/cloudmarker.log\n"
+    )
+    return out

@@ -82,16 +82,6 @@ def azure(tmp_path, monkeypatch):
         yield az
 
 
-@pytest.fixture
-def out_dir(home, tmp_path):
-    out = tmp_path / "out"
-    (home / ".cloudmarker.yaml").write_text(
-        f"plugins:\n  filestore:\n    params:\n      path: {out}\n"
-        f"logger:\n  handlers:\n    file:\n      filename: {tmp_path}/cloudmarker.log\n"
-    )
-    return out
-
-
 def run(home, text, az):
     (home.parent / "work" / "cloudmarker.yaml").write_text(
         text.format(tenant=az.tenant, client=az.client, secret=az.secret, url=az.url)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import textwrap
 
-import pytest
 from conftest import run_cli
 
 from airflow_cloudmarker import config as config_mod
@@ -51,17 +50,6 @@ def read_json(path):
 def run_now(paths):
     config = config_mod.load_config(paths)
     return config, runner.run_now(config, paths)
-
-
-@pytest.fixture
-def out_dir(home, tmp_path):
-    """A ~/.cloudmarker.yaml sending FileStore output and the log file into the test's directory."""
-    out = tmp_path / "out"
-    (home / ".cloudmarker.yaml").write_text(
-        f"plugins:\n  filestore:\n    params:\n      path: {out}\n"
-        f"logger:\n  handlers:\n    file:\n      filename: {tmp_path}/cloudmarker.log\n"
-    )
-    return out
 
 
 def test_get_started_through_the_cloudmarker_command(airflow_db, out_dir, home, tmp_path):

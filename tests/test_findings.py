@@ -113,8 +113,9 @@ def _concurrent_run(args):
 
 def test_concurrent_runs_cannot_corrupt_the_state(tmp_path):
     base = f"file://{tmp_path}"
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        news = pool.map(_concurrent_run, [(base, f"run{i}") for i in range(1, 9)])
+    # spawn, not fork: forking a process that runs Airflow's threads can deadlock the child.
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        news = pool.map_async(_concurrent_run, [(base, f"run{i}") for i in range(1, 9)]).get(timeout=300)
     # Serialized updates: the shared finding is new exactly once; each run's own finding is new.
     assert sum(news) == 8 + 1
     assert len(findings.StateStore(base, "audit").current_findings()) == 2  # the last run's shared + own

@@ -152,16 +152,6 @@ def test_bad_buffer_size_is_one_clear_error(bad):
 # --- end to end through runner.run_now ------------------------------------------------------------
 
 
-@pytest.fixture
-def out_dir(home, tmp_path):
-    out = tmp_path / "out"
-    (home / ".cloudmarker.yaml").write_text(
-        f"plugins:\n  filestore:\n    params:\n      path: {out}\n"
-        f"logger:\n  handlers:\n    file:\n      filename: {tmp_path}/cloudmarker.log\n"
-    )
-    return out
-
-
 def run_tutorial(home, port: int, extra: str = ""):
     """The tutorial's config with ``extra`` lines added to the esstore plugin's keys."""
     text = TUTORIAL.format(port=port).replace("    index: cloudmarker\n", "    index: cloudmarker\n" + extra)

@@ -148,13 +148,6 @@ def test_bad_buffer_size_is_one_clear_error():
 # --- end to end through runner.run_now ------------------------------------------------------------
 
 
-@pytest.fixture
-def out_dir(home, tmp_path):
-    out = tmp_path / "out"
-    (home / ".cloudmarker.yaml").write_text(f"plugins:\n  filestore:\n    params:\n      path: {out}\n")
-    return out
-
-
 def run_tutorial(home, port: int, extra: str = ""):
     text = TUTORIAL.format(port=port).replace("    password: null\n", "    password: null\n" + extra)
     (home.parent / "work" / "cloudmarker.yaml").write_text(text)

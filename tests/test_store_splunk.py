@@ -127,13 +127,6 @@ def test_bad_params_are_one_clear_error(params, message):
 # --- end to end through runner.run_now ------------------------------------------------------------
 
 
-@pytest.fixture
-def out_dir(home, tmp_path):
-    out = tmp_path / "out"
-    (home / ".cloudmarker.yaml").write_text(f"plugins:\n  filestore:\n    params:\n      path: {out}\n")
-    return out
-
-
 def run_config(home, text: str):
     (home.parent / "work" / "cloudmarker.yaml").write_text(text)
     config = config_mod.load_config(config_mod.DEFAULT_CONFIG_PATHS)
