@@ -56,10 +56,16 @@ def home(tmp_path, monkeypatch) -> Path:
     return home_dir
 
 
+def console_script(name: str) -> str:
+    """The installed console script of this interpreter's environment (even when it is not activated)."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
     """Run the installed ``cloudmarker`` console script; return the CompletedProcess."""
     return subprocess.run(
-        ["cloudmarker", *args],
+        [console_script("cloudmarker"), *args],
         cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,

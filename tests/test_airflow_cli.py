@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, console_script
 
 
 def json_output(text: str):
@@ -23,7 +23,7 @@ def json_output(text: str):
 
 def airflow(*args: str, env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["airflow", *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout
+        [console_script("airflow"), *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -6,12 +6,12 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, console_script
 
 
 @pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]])
 def test_ruff(command):
-    ruff = shutil.which("ruff")
+    ruff = shutil.which(console_script("ruff"))
     assert ruff, "ruff is in the test extra: pip install -e '.[test]'"
     result = subprocess.run([ruff, *command], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
