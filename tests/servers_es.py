@@ -84,6 +84,37 @@ class Failure:
     item_status: int = 429
 
 
+class FaultInjection:
+    """Counts requests and fails them on demand; shared by the Elasticsearch and HEC stand-ins."""
+
+    def _init_faults(self) -> None:
+        self.requests = 0
+        self.failure: Failure | None = None
+        self._fault_lock = threading.Lock()
+
+    def fail(self, mode: str, after: int = 0, times: int | None = None, item_status: int = 429) -> None:
+        """Fail requests from the ``after``-th one on (counted from now)."""
+        with self._fault_lock:
+            self.failure = Failure(mode, self.requests + after, times, item_status)
+
+    def heal(self) -> None:
+        with self._fault_lock:
+            self.failure = None
+
+    def take_failure(self) -> Failure | None:
+        """Count this request; return the failure to apply to it, if any."""
+        with self._fault_lock:
+            self.requests += 1
+            failure = self.failure
+            if failure is None or self.requests <= failure.after:
+                return None
+            if failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    self.failure = None
+            return failure
+
+
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # One write per response, no Nagle: otherwise delayed ACKs add 40 ms to every request.
@@ -195,7 +226,7 @@ class EsHandler(RequestHandler):
         self.send_json(200, {"took": 1, "errors": errors, "items": items}, self._es_headers())
 
 
-class EsServer(LocalServer):
+class EsServer(FaultInjection, LocalServer):
     """The Elasticsearch stand-in; ``docs[index][_id]`` holds what was indexed."""
 
     def __init__(self, port: int | None = None, major: int = 9, credentials: tuple[str, str] | None = None):
@@ -203,32 +234,13 @@ class EsServer(LocalServer):
         self.major = major
         self.credentials = credentials
         self.docs: dict[str, dict[str, dict]] = {}
-        self.bulk_requests = 0
         self.items_received = 0
-        self.failure: Failure | None = None
         self._lock = threading.Lock()
+        self._init_faults()
 
-    def fail(self, mode: str, after: int = 0, times: int | None = None, item_status: int = 429) -> None:
-        """Fail bulk requests from the ``after``-th one on (counted from now)."""
-        with self._lock:
-            self.failure = Failure(mode, self.bulk_requests + after, times, item_status)
-
-    def heal(self) -> None:
-        with self._lock:
-            self.failure = None
-
-    def take_failure(self) -> Failure | None:
-        """Count this bulk request; return the failure to apply to it, if any."""
-        with self._lock:
-            self.bulk_requests += 1
-            failure = self.failure
-            if failure is None or self.bulk_requests <= failure.after:
-                return None
-            if failure.times is not None:
-                failure.times -= 1
-                if failure.times <= 0:
-                    self.failure = None
-            return failure
+    @property
+    def bulk_requests(self) -> int:
+        return self.requests
 
     def bulk(self, body: bytes, default_index: str | None, reject_status: int | None = None) -> list[dict]:
         lines = [line for line in body.split(b"\n") if line.strip()]

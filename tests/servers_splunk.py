@@ -12,7 +12,7 @@ import json
 import threading
 
 import trustme
-from servers_es import Failure, LocalServer, RequestHandler
+from servers_es import FaultInjection, LocalServer, RequestHandler
 
 _DECODER = json.JSONDecoder()
 
@@ -72,7 +72,7 @@ class HecHandler(RequestHandler):
         self.send_json(200, {"text": "Success", "code": 0})
 
 
-class HecServer(LocalServer):
+class HecServer(FaultInjection, LocalServer):
     """The HEC stand-in (HTTPS with a throwaway CA when ``tls``); ``events`` holds what was accepted."""
 
     def __init__(self, token: str = "token123", port: int | None = None, tls: bool = True):
@@ -86,33 +86,12 @@ class HecServer(LocalServer):
         super().__init__(HecHandler, port, ssl_context=context)
         self.token = token
         self.events: list[dict] = []
-        self.requests = 0
-        self.failure: Failure | None = None
         self.lock = threading.Lock()
+        self._init_faults()
 
     def write_ca(self, path) -> str:
         self.ca.cert_pem.write_to_path(str(path))
         return str(path)
-
-    def fail(self, mode: str, after: int = 0, times: int | None = None) -> None:
-        with self.lock:
-            self.failure = Failure(mode, self.requests + after, times)
-
-    def heal(self) -> None:
-        with self.lock:
-            self.failure = None
-
-    def take_failure(self) -> Failure | None:
-        with self.lock:
-            self.requests += 1
-            failure = self.failure
-            if failure is None or self.requests <= failure.after:
-                return None
-            if failure.times is not None:
-                failure.times -= 1
-                if failure.times <= 0:
-                    self.failure = None
-            return failure
 
     def records(self) -> list[dict]:
         return [e["event"] for e in self.events]
