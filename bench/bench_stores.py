@@ -90,6 +90,13 @@ def report(name: str, n: int, store_s: float, store_requests: int, bare_s: float
     return ratio
 
 
+def write_all(store, items: list[dict]) -> None:
+    """What the store task does with its records: write each, then done()."""
+    for item in items:
+        store.write(item)
+    store.done()
+
+
 def bench_es(items: list[dict]) -> float:
     from elasticsearch import Elasticsearch
 
@@ -99,12 +106,7 @@ def bench_es(items: list[dict]) -> float:
     try:
         store = EsStore(host="127.0.0.1", port=port, index="store")
 
-        def run_store():
-            for item in items:
-                store.write(item)
-            store.done()
-
-        store_s = timed(run_store)
+        store_s = timed(lambda: write_all(store, items))
         after_store = stats(port)
         assert after_store["docs"]["store"] == len(items)
         # The same batches: the NDJSON bodies of the same size, built before the clock starts.
@@ -138,12 +140,7 @@ def bench_mongo(items: list[dict]) -> float:
     try:
         store = MongoDBStore(host="127.0.0.1", port=port, collection="store")
 
-        def run_store():
-            for item in items:
-                store.write(item)
-            store.done()
-
-        store_s = timed(run_store)
+        store_s = timed(lambda: write_all(store, items))
         client = pymongo.MongoClient("127.0.0.1", port)
         assert client.cloudmarker.store.count_documents({}) == len(items)
         batches = []
@@ -172,12 +169,7 @@ def bench_splunk(items: list[dict]) -> float:
         uri = f"http://127.0.0.1:{port}/services/collector"
         store = SplunkHECStore(uri=uri, token="token123", index="main")
 
-        def run_store():
-            for item in items:
-                store.write(item)
-            store.done()
-
-        store_s = timed(run_store)
+        store_s = timed(lambda: write_all(store, items))
         after_store = stats(port)
         assert after_store["events"] == len(items)
         bodies = [
