@@ -8,6 +8,7 @@ same DB: it is migrated once, and each later ``dag.test()`` in this process cost
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,73 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
         text=True,
         timeout=timeout,
     )
+
+
+def user_env(home: Path, extra: dict | None = None) -> dict[str, str]:
+    """The environment of a new user's shell: HOME is ``home``, and no ``AIRFLOW_*`` or ``CLOUDMARKER_*``
+    setting that this test session made (or that the machine has) leaks in.
+
+    Tests that reproduce a first run use this instead of ``os.environ``: the session's own embedded
+    environment once hid a crash every new user with a mail password hit.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "CLOUDMARKER_"))}
+    env["HOME"] = str(home)
+    env.update(extra or {})
+    return env
+
+
+def run_cli_as_user(*args: str, home: Path, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
+    """Run ``cloudmarker`` as a new user does: a subprocess with ``user_env(home)``, nothing imported first."""
+    return subprocess.run(
+        [console_script("cloudmarker"), *args],
+        cwd=cwd or home,
+        env=user_env(home, env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def user_config(home: Path, tmp_path: Path, text: str = "") -> Path:
+    """Write ``~/.cloudmarker.yaml``: FileStore output and the log file inside the test's directory, then ``text``.
+
+    Returns the FileStore output directory.
+    """
+    out = tmp_path / "out"
+    (home / ".cloudmarker.yaml").write_text(
+        f"plugins:\n  filestore:\n    params:\n      path: {out}\n"
+        f"logger:\n  handlers:\n    file:\n      filename: {tmp_path}/cloudmarker.log\n"
+    )
+    if text:
+        (home / "cloudmarker.yaml").write_text(text)  # ~/cloudmarker.yaml cascades over ~/.cloudmarker.yaml
+    return out
+
+
+@pytest.fixture(scope="session")
+def user_db_template(tmp_path_factory) -> Path:
+    """A metadata DB that a real first ``cloudmarker -n`` made in an empty HOME, to copy into user homes.
+
+    Every first run migrates a new SQLite DB (about 15 s); tests of what a user's config does (not of
+    the first migration itself) start from a copy of this one, in a HOME that is otherwise new.
+    """
+    home = tmp_path_factory.mktemp("template-home")
+    user_config(home, home)
+    result = run_cli_as_user("-n", home=home)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    db = home / ".cloudmarker" / "airflow" / "airflow.db"
+    assert db.is_file(), f"the first run made no embedded DB at {db}"
+    assert not (home / "airflow").exists(), "the first run used ~/airflow instead of the embedded home"
+    return db
+
+
+@pytest.fixture
+def user_home(tmp_path, user_db_template) -> Path:
+    """A new user's HOME, with a copy of an already migrated embedded metadata DB."""
+    home_dir = tmp_path / "user-home"
+    airflow_home = home_dir / ".cloudmarker" / "airflow"
+    airflow_home.mkdir(parents=True)
+    shutil.copy(user_db_template, airflow_home / "airflow.db")
+    return home_dir
 
 
 @pytest.fixture
