@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from airflow_cloudmarker import __version__
+from airflow_cloudmarker import __version__, environment
 from airflow_cloudmarker import config as config_mod
 
 EXIT_CONFIG_ERROR = 2
@@ -77,17 +78,28 @@ def print_summary(results) -> None:
             print(f"{'':<24} failed tasks: {', '.join(r.failed_tasks)}")
 
 
+def apply_environment(args: argparse.Namespace, paths: Sequence[str]) -> None:
+    """Set the Airflow environment of this mode before anything can import Airflow.
+
+    Reading the config may import Airflow (a secret registered with its log masker, a user's
+    plugin module importing a provider hook), and Airflow fixes its home and DAGs folder then.
+    ``--purge-xcoms`` works on the Airflow the environment names, else on ``cloudmarker -n``'s own.
+    """
+    existing = environment.existing_paths(paths)
+    if args.purge_xcoms is not None:
+        if not os.environ.get("AIRFLOW_HOME"):
+            environment.apply(environment.embedded_environment([]))
+    elif args.now:
+        environment.apply(environment.embedded_environment(existing))
+    else:
+        environment.apply(environment.service_environment(existing))
+
+
 def purge(days: float) -> int:
-    """``--purge-xcoms DAYS``: on the Airflow this environment names (else ``cloudmarker -n``'s own)."""
-    import os
-
-    from airflow_cloudmarker import runner
-
+    """``--purge-xcoms DAYS``: delete the record batches of runs older than ``days`` days."""
     if days < 0:
         print("cloudmarker: error: --purge-xcoms DAYS must be >= 0", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    if not os.environ.get("AIRFLOW_HOME"):
-        os.environ.update(runner.embedded_environment([]))
     from airflow_cloudmarker import retention
 
     result = retention.purge_xcoms(days)
@@ -102,9 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(config_mod.base_config_text())
         return 0
     paths = list(config_mod.DEFAULT_CONFIG_PATHS) if args.config is None else list(args.config)
+    apply_environment(args, paths)
     if args.purge_xcoms is not None:
         return purge(args.purge_xcoms)
-    missing = [p for p in (args.config or []) if not config_mod.os.path.isfile(config_mod.os.path.expanduser(p))]
+    missing = [p for p in (args.config or []) if not os.path.isfile(os.path.expanduser(p))]
     for path in missing:
         print(f"cloudmarker: warning: config file {path} not found; skipped", file=sys.stderr)
     try:

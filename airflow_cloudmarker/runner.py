@@ -16,50 +16,11 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 
-from airflow_cloudmarker import batches
+from airflow_cloudmarker import batches, environment
 from airflow_cloudmarker import config as config_mod
 
 log = logging.getLogger("airflow_cloudmarker.runner")
-
-XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
-
-
-def default_home() -> str:
-    return os.path.join(os.path.expanduser("~"), ".cloudmarker", "airflow")
-
-
-def embedded_environment(config_paths: Sequence[str]) -> dict[str, str]:
-    """Environment for an in-process Airflow; values the user already set are kept."""
-    home = os.path.abspath(os.path.expanduser(os.environ.get("AIRFLOW_HOME") or default_home()))
-    dags_folder = str(resources.files("airflow_cloudmarker").joinpath("dags"))
-    defaults = {
-        "AIRFLOW_HOME": home,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__XCOM_BACKEND": XCOM_BACKEND,
-        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"file://{home}/xcom",
-        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": "0",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        # A failing plugin should fail the laptop run now, not after minutes of retry delays.
-        "AIRFLOW__CLOUDMARKER__TASK_RETRIES": "0",
-    }
-    env = {k: os.environ.get(k) or v for k, v in defaults.items()}
-    # The DAG file must build exactly the DAGs of this run: our DAGs folder and our config files.
-    env["AIRFLOW__CORE__DAGS_FOLDER"] = dags_folder
-    env[config_mod.CONFIG_ENV_VAR] = os.pathsep.join(config_paths)
-    return env
-
-
-def existing_paths(paths: Sequence[str]) -> list[str]:
-    """Absolute paths of the config files that exist (relative names depend on the cwd)."""
-    result = []
-    for path in paths:
-        full = os.path.abspath(os.path.expanduser(path))
-        if os.path.isfile(full):
-            result.append(full)
-    return result
 
 
 def ensure_database() -> None:
@@ -160,18 +121,19 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
 
     Each run's record batches (XComs) are deleted afterwards unless ``keep_xcoms``.
     """
-    os.environ.update(embedded_environment(existing_paths(config_paths)))
+    # The CLI applied this already, before reading the config; a program calling run_now applies it here.
+    environment.apply(environment.embedded_environment(environment.existing_paths(config_paths)))
+    environment.check_airflow_settings()
     # The console shows cloudmarker's own log (the `logger` config) and Airflow's warnings and
     # errors, not Airflow's per-task INFO chatter; AIRFLOW__LOGGING__LOGGING_LEVEL=INFO brings it back.
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*")  # dag.test's in-process API client
-    os.makedirs(os.environ["AIRFLOW_HOME"], exist_ok=True)
 
     from airflow_cloudmarker import factory, notify
 
     ensure_database()
     configure_logging(config.logger)
-    dag_file = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "cloudmarker_dags.py")
+    dag_file = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], environment.DAG_FILE_NAME)
     dags = factory.build_dags(config, config.run, notify.dag_callbacks, fileloc=dag_file)
     results: list[AuditResult] = []
     with notify.all_audits(config, list(config.run)) as all_results:

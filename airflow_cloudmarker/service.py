@@ -1,7 +1,7 @@
 """``cloudmarker`` without ``-n``: Airflow's own components run the audits on their schedule.
 
 The scheduler, DAG processor, triggerer and API server (with the web UI) start as child
-processes on the same embedded defaults as ``cloudmarker -n`` (``runner.embedded_environment``:
+processes on the same embedded defaults as ``cloudmarker -n`` (``environment.service_environment``:
 an AIRFLOW_HOME of its own, SQLite, XComs in a local directory, this package's DAG file reading
 the same config files), with the audits' DAGs unpaused so the daily ``schedule`` is honoured.
 There is no scheduling loop here: this module only starts, watches and stops Airflow's
@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from airflow_cloudmarker import runner
+from airflow_cloudmarker import environment, runner
 from airflow_cloudmarker.config import Config
 
 #: The API server first: task processes report to its Execution API, so the scheduler waits for it.
@@ -38,33 +38,6 @@ HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 STOP_GRACE_SECONDS = 20.0
 READY_TIMEOUT_SECONDS = 180.0
 EXIT_COMPONENT_DIED = 1
-
-
-def service_environment(config_paths: Sequence[str]) -> dict[str, str]:
-    """The environment of the Airflow components: ``cloudmarker -n``'s defaults plus what a service needs."""
-    environ = os.environ
-    env = runner.embedded_environment(config_paths)
-    if "AIRFLOW__CLOUDMARKER__TASK_RETRIES" not in environ:
-        # `-n` fails fast; a scheduled audit should ride out a flaky cloud API with Airflow's retries.
-        env.pop("AIRFLOW__CLOUDMARKER__TASK_RETRIES", None)
-    host = environ.get("AIRFLOW__API__HOST") or "127.0.0.1"
-    port = environ.get("AIRFLOW__API__PORT") or "8080"
-    url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    defaults = {
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__API__HOST": host,
-        "AIRFLOW__API__PORT": port,
-        # Task processes reach the Execution API through base_url; a changed port without it fails every task.
-        "AIRFLOW__API__BASE_URL": f"http://{url_host}:{port}",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        # LocalExecutor starts this many worker processes up front; 32 (Airflow's default) swamps a laptop.
-        "AIRFLOW__CORE__PARALLELISM": str(max(4, 2 * (os.cpu_count() or 2))),
-    }
-    env.update({k: environ.get(k) or v for k, v in defaults.items()})
-    # Children run `airflow` from this interpreter's environment even when the venv is not activated.
-    bin_dir = os.path.dirname(sys.executable)
-    env["PATH"] = os.pathsep.join([bin_dir, environ.get("PATH", "")])
-    return env
 
 
 def password_file(env: Mapping[str, str]) -> str:
@@ -182,9 +155,9 @@ def _banner(config: Config, env: Mapping[str, str]) -> str:
 
 def serve(config: Config, config_paths: Sequence[str]) -> int:
     """Start Airflow's components for the audits of ``config``; run until Ctrl-C or SIGTERM."""
-    env = service_environment(runner.existing_paths(config_paths))
-    os.environ.update(env)
-    os.makedirs(env["AIRFLOW_HOME"], exist_ok=True)
+    env = environment.service_environment(environment.existing_paths(config_paths))
+    environment.apply(env)
+    environment.check_airflow_settings()
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     # Children inherit the whole environment (PYTHONPATH, AIRFLOW_CONN_*, HOME ...) with the defaults on top.

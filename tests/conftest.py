@@ -26,9 +26,10 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME}/a
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 # Airflow reads most settings (dags_folder, the XCom backend) once, when first imported: set the same
 # embedded environment `cloudmarker -n` uses before any test module can import Airflow.
-from airflow_cloudmarker import runner as _runner  # noqa: E402 - needs AIRFLOW_HOME set first
+from airflow_cloudmarker import environment as _environment  # noqa: E402 - needs AIRFLOW_HOME set first
+from airflow_cloudmarker import runner as _runner  # noqa: E402
 
-os.environ.update(_runner.embedded_environment([]))
+os.environ.update(_environment.embedded_environment([]))
 # Test helper plugins (tests/cm_test_plugins.py) must import in subprocesses too.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
 if str(TESTS_DIR) not in sys.path:

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 import pytest
 import smtp_server
 
-from airflow_cloudmarker import runner
 from airflow_cloudmarker.alerts import _summary
 from airflow_cloudmarker.alerts.emailalert import EmailAlert
 from airflow_cloudmarker.events.mockevent import MockEvent
-
-# Airflow reads [core] dags_folder once, when first imported; these tests import it (hooks, log
-# masking) before any fixture runs, so set the session's embedded environment first, as the
-# airflow_db fixture does, or later dag.test() runs in this session would not find their DAGs.
-os.environ.update(runner.embedded_environment([]))
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

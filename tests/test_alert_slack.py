@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from slack_server import TOKEN, SlackServer
 
-from airflow_cloudmarker import runner
 from airflow_cloudmarker.alerts.slackalert import SlackAlert
 from airflow_cloudmarker.events.mockevent import MockEvent
-
-# Airflow reads [core] dags_folder once, when first imported; these tests import it (hooks, log
-# masking) before any fixture runs, so set the session's embedded environment first, as the
-# airflow_db fixture does, or later dag.test() runs in this session would not find their DAGs.
-os.environ.update(runner.embedded_environment([]))
 
 USERS = {"user1@example.com": "U001", "user2@example.com": "U002", "user3@example.com": "U003"}
 
