@@ -57,6 +57,8 @@ def embedded_environment(config_paths: Sequence[str], environ: Mapping[str, str]
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"file://{home}/xcom",
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": "0",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # dag.test() registers DAGs as Airflow creates them; paused, the service would never schedule them.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         # A failing plugin should fail the laptop run now, not after minutes of retry delays.
         "AIRFLOW__CLOUDMARKER__TASK_RETRIES": "0",
     }
@@ -78,7 +80,6 @@ def service_environment(config_paths: Sequence[str], environ: Mapping[str, str] 
     port = environ.get("AIRFLOW__API__PORT") or "8080"
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     defaults = {
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__API__HOST": host,
         "AIRFLOW__API__PORT": port,
         # Task processes reach the Execution API through base_url; a changed port without it fails every task.

@@ -40,6 +40,42 @@ READY_TIMEOUT_SECONDS = 180.0
 EXIT_COMPONENT_DIED = 1
 
 
+#: Audit-log events of a person pausing or unpausing one DAG: the UI's toggle and the REST API
+#: (``PATCH /api/v2/dags/{dag_id}``), and ``airflow dags pause|unpause``.
+PERSON_PAUSE_EVENTS = ("patch_dag", "cli_dag_pause", "cli_dag_unpause")
+
+
+def activate_scheduled_audits(audit_keys: Sequence[str]) -> list[str]:
+    """Unpause the audits in ``run`` that are paused though no person ever paused them; return their keys.
+
+    ``dag.test()`` (an earlier ``cloudmarker -n``, or one from a release that let Airflow pause new
+    DAGs) registers a DAG paused, and the service's ``dags_are_paused_at_creation = False`` only
+    applies to DAGs it creates: without this, an audit first run with ``-n`` would never be
+    scheduled. A person's pause is in Airflow's audit log (the UI, the REST API, the CLI), and is
+    kept.
+    """
+    if not audit_keys:
+        return []
+    from airflow import settings
+    from airflow.models.dag import DagModel
+    from airflow.models.log import Log
+    from sqlalchemy import select
+
+    keys = list(audit_keys)
+    with settings.Session() as session:
+        paused = session.scalars(select(DagModel).where(DagModel.dag_id.in_(keys), DagModel.is_paused)).all()
+        by_person = set(
+            session.scalars(select(Log.dag_id).where(Log.dag_id.in_(keys), Log.event.in_(PERSON_PAUSE_EVENTS)))
+        )
+        unpaused = []
+        for dag in paused:
+            if dag.dag_id not in by_person:
+                dag.is_paused = False
+                unpaused.append(dag.dag_id)
+        session.commit()
+    return sorted(unpaused)
+
+
 def password_file(env: Mapping[str, str]) -> str:
     """Where Airflow's simple auth manager keeps the generated passwords."""
     configured = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
@@ -165,6 +201,8 @@ def serve(config: Config, config_paths: Sequence[str]) -> int:
     try:
         print(f"cloudmarker: Airflow home {env['AIRFLOW_HOME']}; preparing the metadata DB", flush=True)
         runner.ensure_database()
+        for key in activate_scheduled_audits(config.run):
+            print(f"cloudmarker: audit {key} was registered paused by `cloudmarker -n`; unpaused it", flush=True)
         if stop.is_set():
             return 0
         base_url = env["AIRFLOW__API__BASE_URL"]
