@@ -17,27 +17,10 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from airflow_cloudmarker import batches, environment
+from airflow_cloudmarker import batches, environment, metadb
 from airflow_cloudmarker import config as config_mod
 
 log = logging.getLogger("airflow_cloudmarker.runner")
-
-
-def ensure_database() -> None:
-    """Migrate the metadata DB when it is not at this Airflow's head revision (first use, upgrade)."""
-    from airflow import settings
-    from airflow.utils import db
-
-    with settings.Session() as session:
-        try:
-            current = db._get_current_revision(session)
-        except Exception:
-            current = None
-    heads = set(db._get_script_object().get_heads()) if hasattr(db, "_get_script_object") else set()
-    if current and heads and current in heads:
-        return
-    log.info("Migrating the Airflow metadata DB at %s (first use takes a few seconds)", settings.SQL_ALCHEMY_CONN)
-    db.initdb()
 
 
 @dataclass
@@ -131,8 +114,8 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
 
     from airflow_cloudmarker import factory, notify
 
-    ensure_database()
     configure_logging(config.logger)
+    metadb.ensure_database()
     dag_file = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], environment.DAG_FILE_NAME)
     dags = factory.build_dags(config, config.run, notify.dag_callbacks, fileloc=dag_file)
     results: list[AuditResult] = []

@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from airflow_cloudmarker import environment, runner
+from airflow_cloudmarker import environment, metadb
 from airflow_cloudmarker.config import Config
 
 #: The API server first: task processes report to its Execution API, so the scheduler waits for it.
@@ -200,7 +200,7 @@ def serve(config: Config, config_paths: Sequence[str]) -> int:
     components = Components(dict(os.environ))
     try:
         print(f"cloudmarker: Airflow home {env['AIRFLOW_HOME']}; preparing the metadata DB", flush=True)
-        runner.ensure_database()
+        metadb.ensure_database()
         for key in activate_scheduled_audits(config.run):
             print(f"cloudmarker: audit {key} was registered paused by `cloudmarker -n`; unpaused it", flush=True)
         if stop.is_set():

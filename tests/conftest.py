@@ -27,7 +27,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 # Airflow reads most settings (dags_folder, the XCom backend) once, when first imported: set the same
 # embedded environment `cloudmarker -n` uses before any test module can import Airflow.
 from airflow_cloudmarker import environment as _environment  # noqa: E402 - needs AIRFLOW_HOME set first
-from airflow_cloudmarker import runner as _runner  # noqa: E402
+from airflow_cloudmarker import metadb as _metadb  # noqa: E402
 
 os.environ.update(_environment.embedded_environment([]))
 # Test helper plugins (tests/cm_test_plugins.py) must import in subprocesses too.
@@ -40,7 +40,7 @@ if str(TESTS_DIR) not in sys.path:
 def airflow_db() -> Path:
     """Migrate the session's metadata DB once (about 10 s); every Airflow test depends on it."""
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    _runner.ensure_database()
+    _metadb.ensure_database()
     return AIRFLOW_HOME
 
 
