@@ -1,10 +1,13 @@
 """A local Elasticsearch stand-in: the documented ``_bulk`` NDJSON API, enough for the real client.
 
-It answers ``GET /`` (cluster info) and ``POST [/<index>]/_bulk`` like Elasticsearch 8 or 9
-(``X-Elastic-Product`` header, ``compatible-with`` negotiation, per-item results), keeps the
-documents it indexed by ``_index`` and ``_id`` (so re-indexing the same id overwrites, as in
-Elasticsearch), counts requests, and fails on demand: connections dropped or 5xx/429 answers
-after N bulk requests, bulk items rejected with 429, wrong credentials.
+It answers ``GET /`` (cluster info) and ``POST [/<index>]/_bulk`` like Elasticsearch 7, 8 or 9
+(``X-Elastic-Product`` header, per-item results, and the ``compatible-with`` content negotiation
+of the real server: a major accepts ``compatible-with`` of itself and the major before, so an
+8.x server refuses the 9.x client's default ``compatible-with=9`` with HTTP 400
+``media_type_header_exception``), keeps the documents it indexed by ``_index`` and ``_id`` (so
+re-indexing the same id overwrites, as in Elasticsearch), counts requests, and fails on demand:
+connections dropped or 5xx/429 answers after N bulk requests, bulk items rejected with 429,
+wrong credentials, a user who may write but not read the cluster info (HTTP 403 on ``GET /``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
+
+_COMPATIBLE_WITH = re.compile(r"compatible-with=(\d+)")
 
 
 def free_port() -> int:
@@ -162,19 +167,46 @@ class EsHandler(RequestHandler):
             headers["WWW-Authenticate"] = 'Basic realm="security" charset="UTF-8"'
         self.send_json(status, payload, headers)
 
-    def _checks(self) -> bool:
+    def _negotiation_error(self, has_body: bool) -> str | None:
+        """Why Elasticsearch would refuse this request's Accept/Content-Type pair (None: it accepts it).
+
+        As the real server's ``RestCompatibleVersionHelper``: a ``compatible-with`` version must be the
+        server's major or the one before, and a request with a body that asks for one on either
+        header must ask for the same one on both.
+        """
+        app: EsServer = self.app
+        accept = self.headers.get("Accept") or ""
+        content_type = (self.headers.get("Content-Type") or "") if has_body else ""
+        wanted = {}
+        for name, value in (("Accept", accept), ("Content-Type", content_type)):
+            match = _COMPATIBLE_WITH.search(value)
+            if match:
+                wanted[name] = int(match.group(1))
+                if wanted[name] not in (app.major, app.major - 1):
+                    return (
+                        f"{name} version must be either version {app.major} or {app.major - 1}, "
+                        f"but found {wanted[name]}. {name}={value}"
+                    )
+        if has_body and wanted and (len(wanted) == 1 or wanted["Accept"] != wanted["Content-Type"]):
+            return (
+                "A compatible version is required on both Content-Type and Accept headers if either one has "
+                "requested a compatible version and the compatible versions must match. "
+                f"Accept={accept or None}, Content-Type={content_type or None}"
+            )
+        return None
+
+    def _checks(self, has_body: bool = False) -> bool:
         """Content negotiation and credentials, as Elasticsearch checks them before any API."""
         app: EsServer = self.app
-        for header in ("Accept", "Content-Type"):
-            match = re.search(r"compatible-with=(\d+)", self.headers.get(header) or "")
-            if match and int(match.group(1)) not in (app.major, app.major - 1):
-                self._error(
-                    400,
-                    "media_type_header_exception",
-                    f"Invalid media-type value on headers [{header}]; A compatible version is required on both "
-                    f"Content-Type and Accept headers ... compatible-with={match.group(1)} is not supported",
-                )
-                return False
+        accept = _COMPATIBLE_WITH.search(self.headers.get("Accept") or "")
+        app.compatible_with.append((self.command, int(accept.group(1)) if accept else None))
+        problem = self._negotiation_error(has_body)
+        if problem is not None:
+            self._error(
+                400, "media_type_header_exception", "Invalid media-type value on headers [Accept, Content-Type]"
+            )
+            app.refused_media_types.append(problem)
+            return False
         if app.credentials is not None:
             expected = "Basic " + base64.b64encode(":".join(app.credentials).encode()).decode()
             if self.headers.get("Authorization") != expected:
@@ -192,10 +224,16 @@ class EsHandler(RequestHandler):
         if self.path == "/_test/stats":  # not an Elasticsearch API: lets a benchmark in another process count
             app: EsServer = self.app
             docs = {index: len(documents) for index, documents in app.docs.items()}
-            self.send_json(200, {"requests": app.bulk_requests, "docs": docs}, self._es_headers())
+            stats = {"requests": app.bulk_requests, "info_requests": app.info_requests, "docs": docs}
+            self.send_json(200, stats, self._es_headers())
         elif self.path.split("?")[0] in ("", "/"):
             app: EsServer = self.app
-            version = {"number": f"{app.major}.1.0", "build_flavor": "default", "lucene_version": "10.0.0"}
+            app.info_requests += 1
+            if app.info_forbidden:
+                action = "cluster:monitor/main"
+                self._error(403, "security_exception", f"action [{action}] is unauthorized for user [cm]")
+                return
+            version = {"number": app.version, "build_flavor": "default", "lucene_version": "10.0.0"}
             info = {"name": "local", "cluster_name": "cloudmarker-tests", "version": version}
             self.send_json(200, {**info, "tagline": "You Know, for Search"}, self._es_headers())
         else:
@@ -210,7 +248,7 @@ class EsHandler(RequestHandler):
         if not path.endswith("/_bulk"):
             self._error(404, "illegal_argument_exception", f"no handler for {path}")
             return
-        if not self._checks():
+        if not self._checks(has_body=bool(body)):
             return
         app: EsServer = self.app
         failure = app.take_failure()
@@ -227,12 +265,30 @@ class EsHandler(RequestHandler):
 
 
 class EsServer(FaultInjection, LocalServer):
-    """The Elasticsearch stand-in; ``docs[index][_id]`` holds what was indexed."""
+    """The Elasticsearch stand-in; ``docs[index][_id]`` holds what was indexed.
 
-    def __init__(self, port: int | None = None, major: int = 9, credentials: tuple[str, str] | None = None):
+    ``major``: the Elasticsearch major it behaves as (``GET /`` says ``<major>.x.y``; see the module
+    docstring for what it accepts). ``info_forbidden``: ``GET /`` answers 403, as for a user without
+    the ``monitor`` cluster privilege. ``info_requests`` counts ``GET /``; ``compatible_with`` lists
+    ``(method, Accept's compatible-with or None)`` of every request; ``refused_media_types`` keeps
+    why each refused request was refused.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        major: int = 9,
+        credentials: tuple[str, str] | None = None,
+        info_forbidden: bool = False,
+    ):
         super().__init__(EsHandler, port)
         self.major = major
+        self.version = {7: "7.17.28", 8: "8.19.4"}.get(major, f"{major}.1.0")
         self.credentials = credentials
+        self.info_forbidden = info_forbidden
+        self.info_requests = 0
+        self.compatible_with: list[tuple[str, int | None]] = []
+        self.refused_media_types: list[str] = []
         self.docs: dict[str, dict[str, dict]] = {}
         self.items_received = 0
         self._lock = threading.Lock()

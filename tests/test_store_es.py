@@ -11,6 +11,7 @@ import json
 from collections import Counter
 
 import pytest
+from conftest import run_cli_as_user, user_config
 from servers_es import EsServer, free_port
 
 from airflow_cloudmarker import config as config_mod
@@ -134,13 +135,53 @@ def test_connection_id_with_credentials_and_wrong_credentials(monkeypatch):
         assert "connection 'cm_es_bad'" in str(info.value) and "wrong" not in str(info.value)
 
 
-def test_elasticsearch_8_server_needs_es_compat_with(monkeypatch):
+@pytest.mark.parametrize("major", [8, 9])
+def test_the_server_is_asked_its_version_once_per_store_and_gets_its_own_compatible_with(major):
+    """No setting: one ``GET /`` per store instance (not per batch), then every bulk request speaks the
+    server's major (an 8.x server refuses the 9.x client's default ``compatible-with=9``)."""
+    with EsServer(major=major) as server:
+        write_all(EsStore(host="127.0.0.1", port=server.port, buffer_size=2_000), records(50))
+        assert sorted(d["raw"]["data"] for d in server.sources()) == list(range(50))
+        assert server.refused_media_types == []
+        assert server.info_requests == 1 and server.bulk_requests > 3
+        assert server.compatible_with == [("GET", None)] + [("PUT", major)] * server.bulk_requests
+        write_all(EsStore(host="127.0.0.1", port=server.port), records(5))
+        assert server.info_requests == 2
+
+
+def test_elasticsearch_7_is_refused_in_one_line_naming_its_version_and_what_is_supported():
+    with EsServer(major=7) as server:
+        with pytest.raises(StoreError) as info:
+            write_all(EsStore(host="127.0.0.1", port=server.port), records(3))
+        assert server.bulk_requests == 0
+    message = str(info.value)
+    assert message == (
+        f"EsStore -> Elasticsearch http://127.0.0.1:{server.port}/ index 'cloudmarker': 3 of 3 records were not "
+        "written; the server runs Elasticsearch 7.17.28, EsStore supports Elasticsearch 8.x and 9.x: "
+        "upgrade the server"
+    )
+    assert info.value.__cause__ is None and (info.value.__context__ is None or info.value.__suppress_context__)
+
+
+def test_an_explicit_es_compat_with_is_honoured_without_asking_the_server(monkeypatch):
     with EsServer(major=8) as server:
-        with pytest.raises(StoreError, match="media_type_header_exception.*es_compat_with = 8"):
-            write_all(EsStore(host="127.0.0.1", port=server.port), records(2))
         monkeypatch.setenv("AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH", "8")
         write_all(EsStore(host="127.0.0.1", port=server.port), records(2))
-        assert len(server.sources()) == 2
+        assert len(server.sources()) == 2 and server.info_requests == 0
+        monkeypatch.setenv("AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH", "9")  # wrong for this server: the user's call
+        with pytest.raises(StoreError, match=r"HTTP 400 media_type_header_exception.*es_compat_with = 9.*unset it"):
+            write_all(EsStore(host="127.0.0.1", port=server.port), records(2))
+        assert server.info_requests == 0
+
+
+def test_a_user_who_may_not_read_the_version_still_writes_with_plain_json(caplog):
+    """Writer-only credentials (no ``monitor`` privilege) get 403 on ``GET /``: no compatible-with at all,
+    which every Elasticsearch major accepts as its own current API."""
+    with EsServer(major=8, info_forbidden=True) as server:
+        write_all(EsStore(host="127.0.0.1", port=server.port), records(4))
+        assert len(server.sources()) == 4
+        assert server.compatible_with == [("GET", None), ("PUT", None)]
+    assert "may not read the server version (HTTP 403 on GET /" in caplog.text
 
 
 @pytest.mark.parametrize("bad", [0, -5, "big", True])
@@ -236,3 +277,63 @@ def test_wrong_credentials_fail_the_task_with_one_clear_error(airflow_db, out_di
     assert "the server refused the credentials (HTTP 401)" in log_text
     assert "pw9" not in log_text
     assert file_count(out_dir, "mockaudit_mockevent.json") == 4
+
+
+# --- end to end through the cloudmarker command, as a new user runs it --------------------------------
+
+USER_CONFIG = """\
+plugins:
+  esstore:
+    plugin: cloudmarker.stores.esstore.EsStore
+    params:
+      {where}
+      index: cloudmarker
+audits:
+  mockaudit:
+    stores: [filestore, esstore]
+    alerts: [filestore, esstore]
+"""
+
+
+def files_containing(root, secret: str) -> list[str]:
+    """Every file under ``root`` whose bytes contain ``secret`` (logs, the metadata DB, XCom files, ...)."""
+    return [str(path) for path in root.rglob("*") if path.is_file() and secret.encode() in path.read_bytes()]
+
+
+def test_cli_elasticsearch_8_with_credentials_works_on_a_fresh_home(user_home, tmp_path):
+    """The issue's case: a fresh HOME, no es_compat_with, an 8.x server with basic auth (the documented
+    Airflow connection); the password is never printed nor written under HOME."""
+    secret = "Es8-s3cret-pw-41"
+    with EsServer(major=8, credentials=("cloudmarker", secret)) as server:
+        out = user_config(user_home, tmp_path, USER_CONFIG.format(where="conn_id: cm_es"))
+        connection = {"conn_type": "elasticsearch", "host": "127.0.0.1", "port": server.port}
+        connection.update(login="cloudmarker", password=secret)
+        result = run_cli_as_user("-n", home=user_home, env={"AIRFLOW_CONN_CM_ES": json.dumps(connection)})
+    console = result.stdout + result.stderr
+    assert result.returncode == 0, console[-3000:]
+    check_tutorial_expectations(server.sources())
+    assert server.refused_media_types == []
+    assert server.info_requests == 2  # one per store task (records and events), not one per bulk request
+    assert {version for method, version in server.compatible_with if method == "PUT"} == {8}
+    assert file_count(out, "mockaudit_mockcloud.json") == 10
+    assert secret not in console
+    assert files_containing(user_home, secret) == [] and files_containing(tmp_path / "out", secret) == []
+    assert secret not in (tmp_path / "cloudmarker.log").read_text()
+
+
+def test_cli_elasticsearch_7_fails_the_store_tasks_with_one_clear_line(user_home, tmp_path):
+    with EsServer(major=7) as server:
+        out = user_config(user_home, tmp_path, USER_CONFIG.format(where=f"host: 127.0.0.1\n      port: {server.port}"))
+        result = run_cli_as_user("-n", home=user_home)
+    console = result.stdout + result.stderr
+    assert result.returncode == 1, console[-3000:]
+    assert server.bulk_requests == 0 and server.sources() == []
+    line = (
+        f"EsStore -> Elasticsearch http://127.0.0.1:{server.port}/ index 'cloudmarker': 10 of 10 records were not "
+        "written; the server runs Elasticsearch 7.17.28, EsStore supports Elasticsearch 8.x and 9.x: upgrade the server"
+    )
+    assert f"deliver of plugin esstore (cloudmarker.stores.esstore.EsStore) failed: StoreError: {line}" in console
+    assert "failed tasks: alert_esstore, store_esstore" in console
+    # Our error, not the client's: no elasticsearch frames and no chained "during handling" tracebacks.
+    assert "elasticsearch/_sync" not in console and "During handling of the above exception" not in console
+    assert file_count(out, "mockaudit_mockcloud.json") == 10  # the other stores lose nothing

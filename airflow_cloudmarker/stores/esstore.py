@@ -4,11 +4,16 @@ Records are buffered as NDJSON lines up to ``buffer_size`` bytes and sent with t
 client's ``helpers.streaming_bulk`` (items rejected with 429, or the whole request answered
 429/502/503/504, are retried with backoff). Every document carries a deterministic ``_id``
 (see ``_documents``), so a retried task or a cleared run overwrites instead of duplicating.
+
+The installed 9.x client asks for ``compatible-with=9`` on every request, which an Elasticsearch
+8.x server refuses; so each store asks the server its version once (``GET /``) and speaks its
+major (see ``_CompatibleWith``), unless the user pinned one with ``[elasticsearch] es_compat_with``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -23,6 +28,14 @@ log = logging.getLogger(__name__)
 RETRY_ON_STATUS = (429, 502, 503, 504)
 MAX_RETRIES = 3
 INITIAL_BACKOFF = 0.5
+#: Elasticsearch majors EsStore writes to: the installed client's (9) and the one before, which
+#: accepts the same bulk API under ``compatible-with=8``.
+SUPPORTED_MAJORS = (8, 9)
+
+#: The JSON media types the client negotiates, plain or already in the vendor form it writes.
+_MEDIA_TYPE = re.compile(
+    r"application/(?:vnd\.elasticsearch\+)?(json|x-ndjson|vnd\.mapbox-vector-tile)(?:\s*;\s*compatible-with=\d+)?"
+)
 
 
 class _NoTraceback(logging.Filter):
@@ -48,6 +61,50 @@ def _as_is(action: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
     return action
 
 
+def _pinned_compat_with() -> str | None:
+    """The user's ``[elasticsearch] es_compat_with``, if set: the provider's hooks then rewrite every
+    request to it, and EsStore honours that choice instead of asking the server."""
+    from airflow.providers.common.compat.sdk import conf
+
+    return (conf.get("elasticsearch", "es_compat_with", fallback=None) or "").strip() or None
+
+
+class _CompatibleWith:
+    """Make one client speak the server's major: ``compatible-with=<major>`` on Accept and Content-Type.
+
+    Why here: elasticsearch-py 9 rewrites ``application/json`` to ``application/vnd.elasticsearch+json;
+    compatible-with=9`` on every request, from a module constant, after the endpoint's own headers
+    have replaced the client's (``options(headers=...)`` cannot change it; the client has no setting
+    for it). An 8.x server refuses that with HTTP 400 ``media_type_header_exception``. The place left
+    is the transport under the client, which is where the provider's ``es_compat_with`` rewrites it
+    too, for the whole process; this does it for one client, with the major the server reported.
+    (A ``transport_class`` subclass would need passing to the client's constructor, which with
+    ``conn_id`` runs inside the provider's ``ESConnection``: wrapping the instance serves both paths.)
+
+    ``major`` None sends plain ``application/json``, which every major takes as its current API: for
+    ``GET /`` before the version is known, and when the credentials may not read it.
+    """
+
+    def __init__(self, transport: Any) -> None:
+        self.major: int | None = None
+        self._perform_request = transport.perform_request
+        transport.perform_request = self.perform_request
+
+    def perform_request(self, *args: Any, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers")
+        if headers:
+            kwargs["headers"] = {
+                name: self._media_type(value) if value and name.lower() in ("accept", "content-type") else value
+                for name, value in headers.items()
+            }
+        return self._perform_request(*args, **kwargs)
+
+    def _media_type(self, value: str) -> str:
+        if self.major is None:
+            return _MEDIA_TYPE.sub(r"application/\g<1>", value)
+        return _MEDIA_TYPE.sub(rf"application/vnd.elasticsearch+\g<1>; compatible-with={self.major}", value)
+
+
 class EsStore:
     """Send records (or events, as an alert plugin) to an Elasticsearch index.
 
@@ -59,8 +116,10 @@ class EsStore:
             login/password, the ``schema`` field as URL scheme, extras such as ``api_key``,
             ``ca_certs``, ``verify_certs`` go to the client).
 
-    An Elasticsearch 8 server with the (default) 9.x client needs ``[elasticsearch]
-    es_compat_with = 8`` (``AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH=8``), honoured by the provider hooks used here.
+    Elasticsearch 8.x and 9.x work as they are: the store asks the server its version once (``GET /``,
+    one request per store instance) and sends that major's ``compatible-with``; another major fails
+    the task with one line naming the version found. ``[elasticsearch] es_compat_with``, when set,
+    is honoured instead (no ``GET /``; the provider hooks rewrite every request to it).
     """
 
     def __init__(
@@ -99,11 +158,27 @@ class EsStore:
             return self._host
         return f"http://{self._host}:{self._port}/"
 
-    def _connect(self) -> Any:
-        """Build the client through the provider's hooks (they apply ``es_compat_with``)."""
+    def _connect(self, count: int) -> Any:
+        """The client, built once per store: through the provider's hooks, speaking the server's major.
+
+        ``count`` (the records of the batch about to be sent) is what an error here reports as not written.
+        """
         if self._client is not None:
             return self._client
         _quiet_transport_logs()
+        client = self._hook_client()
+        if _pinned_compat_with() is None:
+            negotiation = _CompatibleWith(client.transport)
+            try:
+                negotiation.major = self._server_major(client, count)
+            except BaseException:
+                client.close()
+                raise
+        self._client = client
+        return client
+
+    def _hook_client(self) -> Any:
+        """An Elasticsearch client from the provider's hooks (they apply auth, TLS and ``es_compat_with``)."""
         if self._conn_id:
             from airflow.providers.elasticsearch.hooks.elasticsearch import ElasticsearchSQLHook
 
@@ -111,16 +186,85 @@ class EsStore:
             util.mask_secret(hook.connection.password)
             connection = hook.get_conn()
             self._server = f"Elasticsearch {connection.url} (connection {self._conn_id!r}) index {self._index!r}"
-            client = connection.es.options(max_retries=MAX_RETRIES, retry_on_timeout=True)
-        else:
-            from airflow.providers.elasticsearch.hooks.elasticsearch import ElasticsearchPythonHook
+            return connection.es.options(max_retries=MAX_RETRIES, retry_on_timeout=True)
+        from airflow.providers.elasticsearch.hooks.elasticsearch import ElasticsearchPythonHook
 
-            hook = ElasticsearchPythonHook(
-                hosts=[self._url()], es_conn_args={"max_retries": MAX_RETRIES, "retry_on_timeout": True}
+        hook = ElasticsearchPythonHook(
+            hosts=[self._url()], es_conn_args={"max_retries": MAX_RETRIES, "retry_on_timeout": True}
+        )
+        return hook.get_conn
+
+    def _server_major(self, client: Any, count: int) -> int | None:
+        """Ask the server its version (``GET /`` in plain JSON, which every major answers); None: unknown.
+
+        Writer-only credentials (no ``monitor`` cluster privilege) get 403 here; they may still index,
+        so the store goes on in plain JSON rather than fail.
+        """
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError, AuthorizationException, UnsupportedProductError
+
+        try:
+            info = client.info().body
+        except AuthorizationException:
+            log.warning(
+                "EsStore: %s: the credentials may not read the server version (HTTP 403 on GET /: no 'monitor' "
+                "cluster privilege); sending plain application/json, which every Elasticsearch major accepts",
+                self._server,
             )
-            client = hook.get_conn
-        self._client = client
-        return client
+            return None
+        except UnsupportedProductError as exc:
+            raise self._unsupported(exc.body, count, "not Elasticsearch (no X-Elastic-Product header)") from None
+        except (ApiError, TransportError) as exc:
+            raise self._failure(exc, "GET / (the server version)", count) from None
+        version = info.get("version") if isinstance(info, dict) else None
+        number = str(version.get("number", "")) if isinstance(version, dict) else ""
+        major = number.partition(".")[0]
+        if not major.isdigit() or int(major) not in SUPPORTED_MAJORS:
+            raise self._unsupported(info, count)
+        log.info("EsStore: %s runs Elasticsearch %s: sending compatible-with=%s", self._server, number, major)
+        return int(major)
+
+    def _unsupported(self, info: Any, count: int, what: str = "") -> docs.StoreError:
+        """The one line for a server EsStore does not write to: what it found, what is supported, the fix."""
+        version = info.get("version") if isinstance(info, dict) else None
+        version = version if isinstance(version, dict) else {}
+        product = "OpenSearch" if version.get("distribution") == "opensearch" else "Elasticsearch"
+        found = f"{product} {version.get('number')}" if version.get("number") else "no version in its GET / answer"
+        supported = " and ".join(f"{major}.x" for major in SUPPORTED_MAJORS)
+        return docs.StoreError(
+            "EsStore",
+            self._server,
+            f"the server runs {found}{', ' + what if what else ''}, EsStore supports Elasticsearch {supported}: "
+            "upgrade the server",
+            count,
+            self._received,
+        )
+
+    def _failure(self, exc: Exception, what: str, count: int) -> docs.StoreError:
+        """One error for a request the client gave up on: credentials, an HTTP error, or the network."""
+        from elasticsearch import ApiError, AuthenticationException, AuthorizationException
+
+        if isinstance(exc, AuthenticationException | AuthorizationException):
+            return docs.StoreAuthError(
+                "EsStore",
+                self._server,
+                f"the server refused the credentials (HTTP {exc.status_code}); fix the login/password or "
+                "api_key of the Elasticsearch connection",
+                count,
+                self._received,
+            )
+        if isinstance(exc, ApiError):
+            pinned = _pinned_compat_with()
+            hint = ""
+            if "media_type_header_exception" in str(exc) and pinned:
+                hint = (
+                    f"; the server refused compatible-with={pinned} from [elasticsearch] es_compat_with = {pinned}: "
+                    "fix it, or unset it to let EsStore ask the server its version"
+                )
+            reason = f"{what} failed: HTTP {exc.status_code} {exc.message}{hint}"
+        else:
+            reason = f"{what} failed after {MAX_RETRIES} retries: {getattr(exc, 'message', exc)}"
+        return docs.StoreError("EsStore", self._server, reason, count, self._received)
 
     def write(self, record: dict) -> None:
         """Buffer one record as an index action with its deterministic ``_id``; send when the buffer is full."""
@@ -155,7 +299,7 @@ class EsStore:
             return
         actions, size = self._buffer, self._buffer_bytes
         self._buffer, self._buffer_bytes = [], 0
-        client = self._connect()
+        client = self._connect(len(actions))
         self._wait_for_pending()
         if self._sender is None:
             self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esstore-bulk")
@@ -167,7 +311,8 @@ class EsStore:
             pending.result()
 
     def _send(self, client: Any, actions: list[tuple[bytes, bytes]], size: int) -> None:
-        from elasticsearch import ApiError, AuthenticationException, AuthorizationException, TransportError
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
         from elasticsearch.helpers import streaming_bulk
 
         failures: list[dict] = []
@@ -186,37 +331,8 @@ class EsStore:
                 yield_ok=False,
             ):
                 failures.append(next(iter(item.values())))
-        except (AuthenticationException, AuthorizationException) as exc:
-            raise docs.StoreAuthError(
-                "EsStore",
-                self._server,
-                f"the server refused the credentials (HTTP {exc.status_code}); fix the login/password or "
-                "api_key of the Elasticsearch connection",
-                len(actions),
-                self._received,
-            ) from None
-        except ApiError as exc:
-            hint = ""
-            if "media_type_header_exception" in str(exc):
-                hint = (
-                    "; an older Elasticsearch server: set [elasticsearch] es_compat_with = 8 "
-                    "(AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH=8)"
-                )
-            raise docs.StoreError(
-                "EsStore",
-                self._server,
-                f"bulk request failed: HTTP {exc.status_code} {exc.message}{hint}",
-                len(actions),
-                self._received,
-            ) from None
-        except TransportError as exc:
-            raise docs.StoreError(
-                "EsStore",
-                self._server,
-                f"bulk request failed after {MAX_RETRIES} retries: {exc.message}",
-                len(actions),
-                self._received,
-            ) from None
+        except (ApiError, TransportError) as exc:
+            raise self._failure(exc, "bulk request", len(actions)) from None
         self._written += len(actions) - len(failures)
         if failures:
             first = failures[0]
