@@ -132,6 +132,16 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], l
     return manifest
 
 
+def _abort(plugin: PluginConfig, instance: Any) -> None:
+    """Call the plugin's optional ``abort()``; its own failure is logged, never hiding the task's error."""
+    abort = getattr(instance, "abort", None)
+    if callable(abort):
+        try:
+            abort()
+        except Exception as exc:
+            log.warning("abort() of plugin %s failed: %s: %s", plugin.key, type(exc).__name__, exc)
+
+
 @_reported
 def deliver(
     audit_key: str,
@@ -143,7 +153,8 @@ def deliver(
     """Hand every upstream record to a store (cloud records) or alert (events) plugin.
 
     ``done()`` is called only when every record was written: a store that fails half-way
-    does not commit a partial result (FileStore keeps the previous complete file).
+    does not commit a partial result (FileStore keeps the previous complete file). If the task
+    fails or is interrupted first, the plugin's optional ``abort()`` is called instead.
     With ``only_changes`` (``alert_on: changes``) an alert plugin gets only new and resolved
     findings, unless it is a store (a store keeps every event).
     """
@@ -155,15 +166,19 @@ def deliver(
     written = skipped = 0
     batch_count = 0
     started = time.monotonic()
-    for batch in stream:
-        batch_count += 1
-        for record in batch:
-            if wanted is not None and (record.get("com") or {}).get("status") not in wanted:
-                skipped += 1
-                continue
-            instance.write(rec.stamp(record, fields))
-            written += 1
-    instance.done()
+    try:
+        for batch in stream:
+            batch_count += 1
+            for record in batch:
+                if wanted is not None and (record.get("com") or {}).get("status") not in wanted:
+                    skipped += 1
+                    continue
+                instance.write(rec.stamp(record, fields))
+                written += 1
+        instance.done()
+    except BaseException:  # failed or interrupted: a plugin's optional abort() drops its partial output
+        _abort(plugin, instance)
+        raise
     log.info(
         "%s: wrote %d records from %d batches of %d upstream outputs in %.1f s%s",
         plugin.key,

@@ -7,7 +7,9 @@ Cloudmarker imported ``cloudmarker.util``.
 from __future__ import annotations
 
 import copy
+import logging
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,8 @@ from typing import Any
 
 #: The severities an event (a finding) can have, most severe first.
 SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+log = logging.getLogger("airflow_cloudmarker.util")
 
 
 def check_severity(plugin: str, severity: Any) -> str:
@@ -49,36 +53,47 @@ def merge_dicts(*dicts: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def expand_port_ranges(port_ranges: Iterable[str | int]) -> set[int]:
+def expand_port_ranges(port_ranges: Iterable[str | int], source: str = "") -> set[int]:
     """Expand port specifications such as ``22``, ``"8000-8080"`` or ``"*"`` to a set of ports.
 
     Firewall rules describe ports as strings or ranges; events need set arithmetic on ports.
-    Invalid entries raise ``ValueError`` naming the entry, since a silently skipped range could
-    hide an exposed port.
+    Port lists come from cloud data, so a malformed entry (``"80-abc"``), a reversed range
+    (``"81-80"``) or a port outside 0-65535 is skipped with one warning naming the entry (and
+    ``source``, for example the rule's reference) and the valid entries still count: raising
+    here would hide every other port of the rule, exposed ones included. Never raises for an
+    iterable of entries.
     """
     ports: set[int] = set()
     for spec in port_ranges:
-        text = str(spec).strip()
-        if text in ("*", "all", "any"):
-            text = "0-65535"
-        if "-" in text:
-            low_text, _, high_text = text.partition("-")
-            try:
-                low, high = int(low_text), int(high_text)
-            except ValueError:
-                raise ValueError(f"invalid port range {spec!r}") from None
-            if not 0 <= low <= high <= 65535:
-                raise ValueError(f"invalid port range {spec!r}")
-            ports.update(range(low, high + 1))
-        else:
-            try:
-                port = int(text)
-            except ValueError:
-                raise ValueError(f"invalid port {spec!r}") from None
-            if not 0 <= port <= 65535:
-                raise ValueError(f"invalid port {spec!r}")
-            ports.add(port)
+        span = _port_span(spec)
+        if isinstance(span, str):
+            where = f" of {source}" if source else ""
+            log.warning("skipping port entry %r%s: %s", spec, where, span)
+            continue
+        ports.update(range(span[0], span[1] + 1))
     return ports
+
+
+_PORT_SPAN = re.compile(r"(\d+)(?:\s*-\s*(\d+))?", re.ASCII)
+
+
+def _port_span(spec: Any) -> tuple[int, int] | str:
+    """``(low, high)`` for one port entry, or why the entry is invalid."""
+    if isinstance(spec, bool) or not isinstance(spec, (str, int)):
+        return "not a port number or range"
+    text = str(spec).strip()
+    if text.lower() in ("*", "all", "any"):
+        return (0, 65535)
+    match = _PORT_SPAN.fullmatch(text)
+    if not match:
+        return "port outside 0-65535" if re.fullmatch(r"-\d+", text) else "not a port number or range (low-high)"
+    low = int(match.group(1))
+    high = int(match.group(2) or low)
+    if low > 65535 or high > 65535:
+        return "port outside 0-65535"
+    if low > high:
+        return "reversed range (low is above high)"
+    return (low, high)
 
 
 def friendly_string(text: str) -> str:

@@ -157,6 +157,63 @@ def test_data_disk_events_one_per_unencrypted_disk():
     assert list(AzVMDataDiskEncryptionEvent().eval(vm_record(False, {"d0": True}))) == []
 
 
+def vm_with(profile_data_disks: list[str], view_disks: list[dict] | None) -> dict:
+    """An AzVM record whose storage profile and instance view are given separately (``None``: no view disks)."""
+    record = vm_record(True, {})
+    record["raw"]["properties"]["storageProfile"]["dataDisks"] = [
+        {"name": n, "lun": i} for i, n in enumerate(profile_data_disks)
+    ]
+    view = record["raw"]["instance_view"]
+    if view_disks is None:
+        del view["disks"]
+    else:
+        view["disks"] = [view["disks"][0], *view_disks]  # the OS disk (encrypted) first, as Azure reports it
+    return record
+
+
+def data_disk_findings(record: dict) -> list[str]:
+    return [e["com"]["finding_key"] for e in AzVMDataDiskEncryptionEvent().eval(record)]
+
+
+def test_data_disks_are_those_the_instance_view_reports():
+    # The storage profile omits d1 (the original judged instance_view.disks): d1 is still judged.
+    record = vm_with(["d0"], [{"name": "d0", "encryptionSettings": [{"enabled": False}]}, {"name": "d1"}])
+    assert data_disk_findings(record) == ["d0", "d1"]
+
+
+def test_data_disk_missing_from_the_instance_view_is_unknown_not_unencrypted():
+    # A deallocated VM reports no disk statuses: its data disks are unknown, so no false alarm.
+    record = vm_with(["d0", "d1"], None)
+    record["raw"]["instance_view"]["statuses"] = [{"code": "PowerState/deallocated"}]
+    assert data_disk_findings(record) == []
+    assert data_disk_findings(vm_with(["d0", "d1"], [{"name": "d1", "encryptionSettings": None}])) == ["d1"]
+
+
+@pytest.mark.parametrize(
+    ("disk", "unencrypted"),
+    [
+        ({"name": "d0"}, True),
+        ({"name": "d0", "encryptionSettings": None}, True),
+        ({"name": "d0", "encryptionSettings": []}, True),
+        ({"name": "d0", "encryptionSettings": [{"enabled": False}, {}]}, True),
+        ({"name": "d0", "encryptionSettings": {"enabled": True}}, True),  # not a list: no setting is enabled
+        ({"name": "d0", "encryptionSettings": [{"enabled": False}, {"enabled": True}]}, False),
+        ({"name": "d0", "encryption_settings": [{"enabled": True}]}, False),  # flattened (older SDK) shape
+        ({"name": "d0", "encryption_settings": [{"enabled": False}]}, True),
+    ],
+)
+def test_data_disk_encryption_settings(disk, unencrypted):
+    assert data_disk_findings(vm_with(["d0"], [disk])) == (["d0"] if unencrypted else [])
+
+
+def test_os_disk_is_never_a_data_disk_and_duplicates_count_once():
+    record = vm_with([], [{"name": "VM1-OS"}, {"name": "d0"}, {"name": "d0"}, {"name": ""}, "junk", {"lun": 3}])
+    assert data_disk_findings(record) == ["d0"]
+    no_os_name = vm_with(["d0"], [{"name": "d0"}])
+    no_os_name["raw"]["properties"]["storageProfile"]["osDisk"] = {}
+    assert data_disk_findings(no_os_name) == []  # which view disk is the OS disk is unknown
+
+
 @pytest.mark.parametrize("plugin", [AzVMOSDiskEncryptionEvent, AzVMDataDiskEncryptionEvent])
 @pytest.mark.parametrize(
     "record",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_cloudmarker import util
 from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
 
 
@@ -120,3 +121,61 @@ def test_missing_ext_is_fine():
 def test_bad_params_name_the_param(params, message):
     with pytest.raises(ValueError, match=message):
         FirewallRuleEvent(**params)
+
+
+# Port entries come from cloud data: a bad one is skipped with a warning, never hiding the others.
+
+BAD_ENTRIES = ["80-abc", "81-80", "70000", "65535-65536", "-1", -1, "1-2-3", "2_2", "", None, True, 22.0]
+
+
+def warnings_of(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.parametrize("bad", BAD_ENTRIES)
+def test_expand_port_ranges_skips_an_invalid_entry_with_one_warning(bad, caplog):
+    caplog.set_level("WARNING", logger="airflow_cloudmarker.util")
+    assert util.expand_port_ranges(["22", bad, "1000-1001"]) == {22, 1000, 1001}
+    (message,) = warnings_of(caplog)
+    assert repr(bad) in message
+
+
+def test_expand_port_ranges_reads_numbers_ranges_and_wildcards(caplog):
+    assert util.expand_port_ranges(["22", 80, " 1000-1002 ", "10 - 11", "65535", "0"]) == {
+        0,
+        10,
+        11,
+        22,
+        80,
+        1000,
+        1001,
+        1002,
+        65535,
+    }
+    assert util.expand_port_ranges(["*"]) == util.expand_port_ranges(["Any"]) == set(range(65536))
+    assert util.expand_port_ranges([]) == set()
+    assert warnings_of(caplog) == []
+
+
+def test_expand_port_ranges_warning_names_entry_reason_and_source(caplog):
+    caplog.set_level("WARNING", logger="airflow_cloudmarker.util")
+    assert util.expand_port_ranges(["81-80", "70000"], source="firewall rule r1") == set()
+    assert warnings_of(caplog) == [
+        "skipping port entry '81-80' of firewall rule r1: reversed range (low is above high)",
+        "skipping port entry '70000' of firewall rule r1: port outside 0-65535",
+    ]
+
+
+@pytest.mark.parametrize("bad", ["80-abc", "81-80", "70000", "-1"])
+def test_one_malformed_port_entry_does_not_hide_an_exposed_port(bad, caplog):
+    caplog.set_level("WARNING", logger="airflow_cloudmarker.util")
+    (event,) = events(rule(destination_ports=["22", bad]))
+    assert event["com"]["exposed_ports"] == [22]
+    (message,) = warnings_of(caplog)
+    assert repr(bad) in message and "/securityRules/allow-ssh" in message
+
+
+def test_every_valid_exposed_port_of_a_rule_with_bad_entries_is_reported():
+    ports = ["3389", "x", "3000-3400", "5432-5400", "1433", "99999"]
+    (event,) = events(rule(destination_ports=ports))
+    assert event["com"]["exposed_ports"] == [1433, 3306, 3389]

@@ -81,23 +81,25 @@ class FirewallRuleEvent:
         }
 
     def _exposed_ports(self, com: dict) -> list[int]:
-        """Return the sorted watched ports the rule exposes to the Internet; [] for non-matching or malformed rules."""
-        try:
-            if com.get("enabled") is not True:
-                return []
-            if com.get("direction") != "in" or com.get("access") != "allow":
-                return []
-            if str(com.get("protocol", "")).lower() not in ("tcp", "all"):
-                return []
-            sources = com.get("source_addresses")
-            ports = com.get("destination_ports")
-            if not isinstance(sources, list) or not isinstance(ports, list):
-                return []
-            if INTERNET not in sources:
-                return []
-            return sorted(self._ports & util.expand_port_ranges(ports))
-        except (ValueError, TypeError, AttributeError):
+        """Return the sorted watched ports the rule exposes to the Internet; [] for non-matching rules.
+
+        A malformed port entry is skipped (with a warning naming the entry and the rule) and the
+        rule's other entries still count: one bad entry must not hide an exposed port.
+        """
+        if com.get("enabled") is not True:
             return []
+        if com.get("direction") != "in" or com.get("access") != "allow":
+            return []
+        if str(com.get("protocol", "")).lower() not in ("tcp", "all"):
+            return []
+        sources = com.get("source_addresses")
+        ports = com.get("destination_ports")
+        if not isinstance(sources, list) or not isinstance(ports, list):
+            return []
+        if INTERNET not in sources:
+            return []
+        rule = f"firewall rule {com.get('reference')}"
+        return sorted(self._ports & util.expand_port_ranges(ports, source=rule))
 
     def done(self) -> None:
         """Nothing to clean up."""
