@@ -16,15 +16,21 @@ Two safety rules:
 
 Updates are atomic (a complete snapshot first, then one small HEAD file replaced in one step) and,
 on a local file system, serialized by an exclusive lock, so concurrent runs of one audit cannot
-corrupt the state.
+corrupt the state. HEAD records each snapshot's line count and sha256; a state that fails these
+checks (or does not parse) is moved aside into ``damaged-<UTC time>/`` with one warning and the
+run starts afresh, so a damaged state never blocks later runs. A failed update deletes its
+partial files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import hashlib
+import logging
 import os
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -37,10 +43,53 @@ from airflow_cloudmarker.util import SEVERITIES
 
 DEFAULT_SEVERITY = "medium"
 STATUSES_OF_CHANGE = ("new", "resolved")
-STATE_VERSION = 2
+#: Version 3: HEAD.json records the line count and sha256 of the snapshots it names.
+STATE_VERSION = 3
+#: Version 2 (releases before the checksums) is read as it is and rewritten as version 3 next run.
+READABLE_VERSIONS = (2, 3)
 HEAD_NAME = "HEAD.json"
+DAMAGED_PREFIX = "damaged-"
 #: The com fields of an event kept in the state, to describe a resolved finding.
 _KEPT_COM = ("cloud_type", "record_type", "reference", "description", "recommendation", "severity", "finding_key")
+_JSON_TYPE_NAMES = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+log = logging.getLogger(__name__)
+
+
+class DamagedState(Exception):
+    """The findings state cannot be trusted: the message says which file and what is wrong.
+
+    ``track`` answers it by moving the state aside and starting afresh; it is never an I/O error
+    (those fail the task, so a retry can succeed with the state intact).
+    """
+
+
+@dataclass(frozen=True)
+class SnapshotCheck:
+    """What a snapshot must be: its number of lines (findings) and the sha256 of its bytes.
+
+    ``sha256`` is None for a version-2 HEAD, which recorded no checksum: ``lines`` is then only
+    the fewest findings its counts prove the snapshot held (new + open).
+    """
+
+    lines: int
+    sha256: str | None = None
+
+    def problem(self, actual: SnapshotCheck) -> str | None:
+        """Why ``actual`` (what was read) is not this snapshot, or None when it is."""
+        if self.sha256 is None:
+            if actual.lines < self.lines:
+                return f"has {_lines(actual.lines)}, {HEAD_NAME} counts at least {self.lines} findings"
+            return None
+        if actual.lines != self.lines:
+            return f"has {_lines(actual.lines)}, {HEAD_NAME} recorded {self.lines}"
+        if actual.sha256 != self.sha256:
+            return f"has other bytes than {HEAD_NAME} recorded (sha256 {actual.sha256[:12]}, not {self.sha256[:12]})"
+        return None
+
+
+def _lines(count: int) -> str:
+    return f"{count} line" if count == 1 else f"{count} lines"
 
 
 def finding_id(event: dict) -> str:
@@ -81,15 +130,91 @@ class Outcome:
     open: int = 0
     resolved: int = 0
     carried: int = 0
+    #: The warning line when this run found the state damaged and moved it aside, else None.
+    recovered: str | None = None
+
+
+class SnapshotReader:
+    """Streams the findings of one snapshot, checking each line and, at the end, the whole file.
+
+    The line count and sha256 are computed while the lines stream by (the file is read once);
+    after a complete read ``check`` holds them, so a HEAD written next can record them.
+    """
+
+    def __init__(self, store: StateStore, name: str | None, expected: SnapshotCheck | None = None):
+        self.store = store
+        self.name = name
+        self.expected = expected
+        self.check: SnapshotCheck | None = None
+
+    def __iter__(self) -> Iterator[dict]:
+        if not self.name:
+            return
+        digest = hashlib.sha256()
+        count = 0
+        try:
+            f = self.store._path(self.name).open("rb")
+        except FileNotFoundError:
+            raise DamagedState(f"{HEAD_NAME} names snapshot {self.name}, which is missing") from None
+        with f:
+            for line in f:
+                digest.update(line)
+                if not line.strip():
+                    continue  # never written; a checked snapshot fails its checksum below
+                count += 1
+                yield self._finding(line, count)
+        self.check = SnapshotCheck(count, digest.hexdigest())
+        problem = self.expected.problem(self.check) if self.expected else None
+        if problem:
+            raise DamagedState(f"snapshot {self.name} {problem}")
+
+    def _finding(self, line: bytes, number: int) -> dict:
+        try:
+            finding = rec.loads(line)
+        except ValueError:
+            raise DamagedState(f"snapshot {self.name}: line {number} is not JSON (cut off mid-line?)") from None
+        if not (
+            isinstance(finding, dict)
+            and isinstance(finding.get("id"), str)
+            and isinstance(finding.get("first_seen"), str)
+        ):
+            raise DamagedState(f"snapshot {self.name}: line {number} is not a finding (no id or first_seen)")
+        return finding
+
+
+class SnapshotWriter:
+    """Writes one finding a line, hashing the bytes as they go out (no re-read to checksum them)."""
+
+    def __init__(self, name: str, file: Any):
+        self.name = name
+        self._file = file
+        self._digest = hashlib.sha256()
+        self.lines = 0
+
+    def __call__(self, finding: dict) -> None:
+        data = rec.dumps(finding) + b"\n"
+        self._file.write(data)
+        self._digest.update(data)
+        self.lines += 1
+
+    def close(self) -> None:
+        """Flush and close the file (again: nothing)."""
+        if not self._file.closed:
+            self._file.close()
+
+    @property
+    def check(self) -> SnapshotCheck:
+        return SnapshotCheck(self.lines, self._digest.hexdigest())
 
 
 class StateStore:
     """One audit's findings state under a base URL (``file://`` or an object store such as ``s3://``).
 
-    Layout: ``<base>/<audit>/HEAD.json`` names the current snapshot, the run that wrote it and the
-    snapshot it started from; each snapshot is a JSON-lines file, one finding a line, written and
-    read as a stream so memory does not grow with the number of findings. A snapshot is complete
-    before HEAD points to it, and HEAD is replaced in one step (a rename, or one PUT).
+    Layout: ``<base>/<audit>/HEAD.json`` names the current snapshot (with its line count and
+    sha256), the run that wrote it and the snapshot it started from; each snapshot is a JSON-lines
+    file, one finding a line, written and read as a stream so memory does not grow with the number
+    of findings. A snapshot is complete before HEAD points to it, and HEAD is replaced in one step
+    (a rename, or one PUT). A state found damaged is moved into ``damaged-<UTC time>/`` beside it.
     """
 
     def __init__(self, base_url: str, audit_key: str):
@@ -125,8 +250,9 @@ class StateStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def head(self) -> dict:
+        """The checked content of HEAD.json ({} before a first run); DamagedState when it is unusable."""
         path = self._path(HEAD_NAME)
-        return rec.loads(path.read_bytes()) if path.exists() else {}
+        return parse_head(path.read_bytes()) if path.exists() else {}
 
     def write_head(self, head: dict) -> None:
         data = rec.dumps(head)
@@ -135,43 +261,203 @@ class StateStore:
             return
         final = os.path.join(self.local_dir, HEAD_NAME)
         tmp = f"{final}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            _remove_quietly(self._path(os.path.basename(tmp)))  # a full disk must not stay full
+            raise
+        _fsync_dir(self.local_dir)
 
-    def read_snapshot(self, name: str | None) -> Iterator[dict]:
-        """Stream the findings of a snapshot (none for a first run)."""
-        if not name:
-            return
-        with self._path(name).open("rb") as f:
-            for line in f:
-                if line.strip():
-                    yield rec.loads(line)
+    def read_snapshot(self, name: str | None, expected: SnapshotCheck | None = None) -> SnapshotReader:
+        """Stream the findings of a snapshot (none for a first run); DamagedState when it is damaged."""
+        return SnapshotReader(self, name, expected)
 
     @contextlib.contextmanager
-    def new_snapshot(self, run_id: str) -> Iterator[tuple[str, Callable[[dict], None]]]:
-        """Write a snapshot line by line; yields its name and a function writing one finding."""
+    def new_snapshot(self, run_id: str) -> Iterator[SnapshotWriter]:
+        """Write a snapshot line by line; yields a writer (its ``name``; call it with each finding).
+
+        When the block raises (an exception mid-way, a full disk, the HEAD write failing), the
+        snapshot is deleted: no partial file is left behind and HEAD still names the previous one.
+        The block must ``close()`` the writer before a HEAD names the snapshot.
+        """
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
         name = f"{safe}-{uuid.uuid4().hex[:8]}.jsonl"
         if self.local_dir is not None:
             os.makedirs(self.local_dir, exist_ok=True)
-        with self._path(name).open("wb") as f:
-            yield name, lambda finding: f.write(rec.dumps(finding) + b"\n")
+        path = self._path(name)
+        try:
+            writer = SnapshotWriter(name, path.open("wb"))
+        except BaseException:
+            _remove_quietly(path)
+            raise
+        try:
+            yield writer
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.close()  # closing flushes the buffer, which may fail again: the file goes anyway
+            _remove_quietly(path)
+            raise
+        writer.close()
+
+    def complete(self, writer: SnapshotWriter) -> None:
+        """Close a snapshot and make it durable before a HEAD names it (object stores: on close)."""
+        writer.close()
+        if self.local_dir is None:
+            return
+        fd = os.open(os.path.join(self.local_dir, writer.name), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def prune(self, keep: set[str | None]) -> None:
-        """Delete snapshots HEAD no longer names (a retried run's first try, older runs)."""
+        """Delete snapshots HEAD no longer names (a retried run's first try, older runs) and the
+        HEAD temp files of killed runs. The ``damaged-*`` folders are left for the user."""
         folder = self._path("")
         if not folder.exists():
             return
         for path in folder.iterdir():
-            if path.name.endswith(".jsonl") and path.name not in keep:
+            stale_tmp = path.name.startswith(f"{HEAD_NAME}.") and path.name.endswith(".tmp")
+            if (path.name.endswith(".jsonl") and path.name not in keep) or stale_tmp:
                 path.unlink(missing_ok=True)
 
+    def move_aside(self) -> tuple[str, list[str]]:
+        """Move HEAD.json and every snapshot into a new ``damaged-<UTC time>/`` folder beside them.
+
+        Kept, not deleted, so the user can see what was there. Snapshots move first and HEAD last:
+        if this is interrupted, what is left is still a damaged state, moved aside by the next run.
+        Works through the same ObjectStoragePath as the rest of the state (a rename on local
+        files; a copy and delete on object stores). Returns the folder's URL and the names moved.
+        """
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        name = f"{DAMAGED_PREFIX}{stamp}"
+        suffix = 1
+        while self._path(name).exists():
+            suffix += 1
+            name = f"{DAMAGED_PREFIX}{stamp}-{suffix}"
+        target = self._path(name)
+        target.mkdir(parents=True, exist_ok=True)
+        entries = sorted(self._path("").iterdir(), key=lambda p: (p.name == HEAD_NAME, p.name))
+        moved = []
+        for path in entries:
+            if path.name == HEAD_NAME or path.name.endswith((".jsonl", ".tmp")):
+                path.move(target / path.name)
+                moved.append(path.name)
+        return f"{self.location}/{name}/", moved
+
     def current_findings(self) -> dict[str, dict]:
-        """The open findings after the latest run, by id (for tools and tests; loads them all)."""
-        return {f["id"]: f for f in self.read_snapshot(self.head().get("snapshot"))}
+        """The open findings after the latest run, by id (for tools and tests; loads them all).
+
+        Raises DamagedState when the state is damaged (the next run of the audit recovers it).
+        """
+        head = self.head()
+        return {f["id"]: f for f in self.read_snapshot(head.get("snapshot"), expected_check(head, "snapshot"))}
+
+
+def _remove_quietly(path: Any) -> None:
+    """Delete a temporary file after a failure without hiding the failure itself."""
+    try:
+        path.unlink(missing_ok=True)
+    except Exception as error:  # the original error matters more; say what is left behind
+        log.warning("could not delete the temporary file %s: %s", path, error)
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make a rename in ``directory`` durable (a power cut must not bring the old HEAD back).
+
+    Best effort: some file systems cannot sync a directory, and the rename itself has succeeded.
+    """
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9_.-]+\.jsonl")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_head(data: bytes) -> dict:
+    """HEAD.json's content, checked field by field; DamagedState says what is wrong with it."""
+    try:
+        head = rec.loads(data)
+    except ValueError:
+        raise DamagedState(f"{HEAD_NAME} is not JSON ({len(data)} bytes; half-written or overwritten?)") from None
+    if not isinstance(head, dict):
+        kind = "null" if head is None else _JSON_TYPE_NAMES.get(type(head), type(head).__name__)
+        raise DamagedState(f"{HEAD_NAME} holds {kind}, not an object")
+    version = head.get("version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise DamagedState(f"{HEAD_NAME} has version {version!r}; this release reads {READABLE_VERSIONS}")
+    if not isinstance(head.get("run_id"), (str, type(None))):
+        raise DamagedState(f"{HEAD_NAME} has a run_id that is not a string")
+    for which in ("snapshot", "previous"):
+        name = head.get(which)
+        if name is None:
+            continue
+        if not isinstance(name, str) or not _SNAPSHOT_NAME.fullmatch(name) or name.startswith("."):
+            raise DamagedState(f"{HEAD_NAME} has {which} {name!r}, which is not a snapshot name of this folder")
+        if version >= 3:
+            lines, sha = head.get(f"{which}_lines"), head.get(f"{which}_sha256")
+            if not (isinstance(lines, int) and lines >= 0 and isinstance(sha, str) and _SHA256.fullmatch(sha)):
+                raise DamagedState(f"{HEAD_NAME} has no valid {which}_lines and {which}_sha256 for {name}")
+    return head
+
+
+def expected_check(head: dict, which: str) -> SnapshotCheck | None:
+    """What HEAD says its ``which`` ("snapshot" or "previous") must be, as far as it says it.
+
+    A version-2 HEAD has no checksum; its counts still prove its snapshot held new + open lines.
+    """
+    if not head.get(which):
+        return None
+    if head["version"] >= 3:
+        return SnapshotCheck(head[f"{which}_lines"], head[f"{which}_sha256"])
+    counts = head.get("counts")
+    if which == "snapshot" and isinstance(counts, dict):
+        least = sum(n for n in (counts.get("new"), counts.get("open")) if isinstance(n, int) and n > 0)
+        return SnapshotCheck(least) if least else None
+    return None
+
+
+@dataclass
+class _Baseline:
+    """Where this run starts from: the snapshot it compares with and the first_seen of its findings."""
+
+    name: str | None = None
+    first_seen: dict[str, str] = field(default_factory=dict)
+    check: SnapshotCheck | None = None
+
+
+def _load_baseline(store: StateStore, run_id: str) -> _Baseline:
+    """Read HEAD and the snapshot this run compares with, checked; DamagedState when either is damaged."""
+    head = store.head()
+    # A retry of this run starts from the same point as its first try did.
+    which = "previous" if head.get("run_id") == run_id else "snapshot"
+    reader = store.read_snapshot(head.get(which), expected_check(head, which))
+    first_seen = {f["id"]: sys.intern(f["first_seen"]) for f in reader}
+    return _Baseline(head.get(which), first_seen, reader.check)
+
+
+def _recover(store: StateStore, damage: DamagedState) -> str:
+    """Move a damaged state aside and say so in one warning line; the caller starts afresh."""
+    where, moved = store.move_aside()
+    snapshots = sum(1 for name in moved if name.endswith(".jsonl"))
+    what = [name for name in moved if name == HEAD_NAME]
+    if snapshots:
+        what.append(f"{snapshots} snapshot{'s' if snapshots != 1 else ''}")
+    message = (
+        f"findings state of audit {store.audit_key} is damaged: {damage}. Moved {' and '.join(what) or 'it'} "
+        f"to {where}; this run starts a fresh state and reports every finding as new"
+    )
+    log.warning("%s", message)
+    return message
 
 
 def track(
@@ -188,22 +474,28 @@ def track(
     ``run_time`` (ISO 8601) becomes ``first_seen``/``last_seen``. ``events`` must carry
     ``com.cloud_key`` (the cloud plugin key of the checked record) and ``com.origin_key`` (the
     event plugin key), which the check task stamps. Memory holds one id and one time per finding.
+
+    A damaged state (HEAD.json unreadable, a snapshot missing, cut or not the one HEAD recorded)
+    never fails the run: it is moved aside with one warning (``Outcome.recovered``) and this run
+    starts from an empty state, so its findings are all ``new``. The baseline is read and checked
+    completely before the first event is emitted, so no event goes out with a status from it.
     """
     outcome = Outcome()
     with store.locked():
-        head = store.head()
-        # A retry of this run starts from the same point as its first try did.
-        baseline = head.get("previous") if head.get("run_id") == run_id else head.get("snapshot")
-        first_seen = {f["id"]: sys.intern(f["first_seen"]) for f in store.read_snapshot(baseline)}
+        try:
+            baseline = _load_baseline(store, run_id)
+        except DamagedState as damage:
+            outcome.recovered = _recover(store, damage)
+            baseline = _Baseline()
         seen: set[str] = set()
-        with store.new_snapshot(run_id) as (snapshot, write):
+        with store.new_snapshot(run_id) as write:
             for event in events:
                 com = event.setdefault("com", {})
                 fid = finding_id(event)
-                known = fid in first_seen
+                known = fid in baseline.first_seen
                 com["finding_id"] = fid
                 com["severity"] = normalize_severity(com.get("severity"))
-                com["first_seen"] = first_seen[fid] if known else run_time
+                com["first_seen"] = baseline.first_seen[fid] if known else run_time
                 com["last_seen"] = run_time
                 com["status"] = "open" if known else "new"
                 if fid not in seen:
@@ -224,7 +516,7 @@ def track(
                         }
                     )
                 emit(event)
-            for finding in store.read_snapshot(baseline):
+            for finding in store.read_snapshot(baseline.name, baseline.check):
                 if finding["id"] in seen:
                     continue
                 if not scope.complete(finding):
@@ -233,19 +525,30 @@ def track(
                     continue
                 emit(resolved_event(finding, run_time))
                 outcome.resolved += 1
-        store.write_head(
-            {
-                "version": STATE_VERSION,
-                "audit_key": store.audit_key,
-                "run_id": run_id,
-                "updated": run_time,
-                "snapshot": snapshot,
-                "previous": baseline,
-                "counts": {"new": outcome.new, "open": outcome.open, "resolved": outcome.resolved},
-            }
-        )
-        store.prune({snapshot, baseline})
+            store.complete(write)
+            store.write_head(_new_head(store, run_id, run_time, write, baseline, outcome))
+        store.prune({write.name, baseline.name})
     return outcome
+
+
+def _new_head(
+    store: StateStore, run_id: str, run_time: str, snapshot: SnapshotWriter, baseline: _Baseline, outcome: Outcome
+) -> dict:
+    """HEAD.json naming this run's snapshot and its baseline, each with its line count and sha256."""
+    previous = baseline.check if baseline.name else None
+    return {
+        "version": STATE_VERSION,
+        "audit_key": store.audit_key,
+        "run_id": run_id,
+        "updated": run_time,
+        "snapshot": snapshot.name,
+        "snapshot_lines": snapshot.check.lines,
+        "snapshot_sha256": snapshot.check.sha256,
+        "previous": baseline.name,
+        "previous_lines": previous.lines if previous else None,
+        "previous_sha256": previous.sha256 if previous else None,
+        "counts": {"new": outcome.new, "open": outcome.open, "resolved": outcome.resolved},
+    }
 
 
 def resolved_event(finding: dict, run_time: str) -> dict:
