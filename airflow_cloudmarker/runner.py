@@ -9,15 +9,18 @@ needs: it only runs DAGs it can find in a DAG bundle.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.config
 import os
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from airflow_cloudmarker import batches, environment, metadb
+from airflow_cloudmarker import batches, environment, local_runs, metadb, tasks
 from airflow_cloudmarker import config as config_mod
 
 log = logging.getLogger("airflow_cloudmarker.runner")
@@ -99,6 +102,75 @@ def configure_logging(logger_config: dict) -> None:
     logging.config.dictConfig(logger_config)
 
 
+def run_audit(dag, owner: local_runs.RunOwner, keep_xcoms: bool) -> AuditResult:
+    """One ``dag.test()`` run of an audit, owned by this process; its batches deleted unless ``keep_xcoms``.
+
+    A Ctrl-C that lands outside a task (between tasks, in Airflow's own code) ends ``dag.test()``
+    at once: the run is then failed here, so it never stays ``running``.
+    """
+    try:
+        dag_run = dag.test(run_conf=owner.conf)
+    except KeyboardInterrupt:
+        dag_run = fail_owned_run(dag.dag_id, owner)
+        if dag_run is None:
+            return AuditResult(audit=dag.dag_id, state="interrupted")
+    result = collect_run(dag_run, 0.0)
+    if tasks.STOP_REQUESTED.is_set():
+        result.state = "interrupted"
+    if not keep_xcoms or result.state == "interrupted":
+        purge_run_xcoms(dag_run)
+    return result
+
+
+def fail_owned_run(dag_id: str, owner: local_runs.RunOwner):
+    """Fail this process's unfinished run of ``dag_id`` (after an interrupt); return it, or None."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.state import DagRunState
+
+    with settings.Session() as session:
+        runs = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED]))
+            .all()
+        )
+        mine = [r for r in runs if local_runs.owner_of(r) == owner.token]
+        for dag_run in mine:
+            local_runs.fail_run(dag_run, session)
+        session.commit()
+        if not mine:
+            return None
+        session.refresh(mine[-1])
+        session.expunge(mine[-1])
+        return mine[-1]
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c() -> Iterator[None]:
+    """Ctrl-C stops the whole ``cloudmarker -n``, not only the task that happens to be running.
+
+    Airflow's task runner turns a KeyboardInterrupt inside a task into a failed task and goes on
+    with the next one; the flag makes every later task fail at once and the remaining audits
+    not start. Each interrupted run is failed and its batches deleted (its plugins' ``abort()``
+    drop their temporary files).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if not tasks.STOP_REQUESTED.is_set():
+            tasks.STOP_REQUESTED.set()
+            metadb.say("Ctrl-C: stopping; the interrupted run is marked failed and its partial output discarded")
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: bool = False) -> list[AuditResult]:
     """Run every audit in ``run`` now through ``dag.test()``; return one result per audit.
 
@@ -116,21 +188,27 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
 
     configure_logging(config.logger)
     metadb.ensure_database()
+    for run in local_runs.recover_abandoned_runs(purge_run_xcoms):
+        metadb.say(
+            f"run {run.run_id} of audit {run.dag_id} was left running by a process that died; "
+            "marked it failed and deleted its record batches"
+        )
     dag_file = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], environment.DAG_FILE_NAME)
     dags = factory.build_dags(config, config.run, notify.dag_callbacks, fileloc=dag_file)
     results: list[AuditResult] = []
-    with notify.all_audits(config, list(config.run)) as all_results:
+    with local_runs.RunOwner() as owner, stop_on_ctrl_c(), notify.all_audits(config, list(config.run)) as all_results:
         for audit_key in config.run:
             dag = dags.get(audit_key)
+            if tasks.STOP_REQUESTED.is_set():
+                results.append(AuditResult(audit=audit_key, state="not run"))
+                continue
             if dag is None:
                 results.append(AuditResult(audit=audit_key, state="not built"))
                 continue
             log.info("Audit %s: starting", audit_key)
             started = time.monotonic()
-            dag_run = dag.test()
-            result = collect_run(dag_run, time.monotonic() - started)
-            if not keep_xcoms:
-                purge_run_xcoms(dag_run)
+            result = run_audit(dag, owner, keep_xcoms)
+            result.seconds = time.monotonic() - started
             log.info(
                 "Audit %s: %s; %d records, %d events, %d written in %.1f s",
                 audit_key,

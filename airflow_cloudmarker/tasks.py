@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -32,27 +33,34 @@ def _runtime() -> tuple[Any, str]:
     return context["ti"], rec.audit_version(when)
 
 
-def _reported(body: Callable[..., Any]) -> Callable[..., Any]:
-    """Log a failing plugin task's cause in one line before Airflow logs the traceback.
+#: Set by ``cloudmarker -n`` on Ctrl-C: every task that starts afterwards fails at once, so the
+#: interrupted run stops instead of running its remaining tasks (Airflow's task runner catches
+#: the KeyboardInterrupt of the task that was running and would go on with the next ones).
+STOP_REQUESTED = threading.Event()
 
-    The line names the task, the plugin key and class, and the error, so the cause of a failed
-    audit reads at a glance in the console and in the task log.
+
+def _reported(body: Callable[..., Any]) -> Callable[..., Any]:
+    """Log a failing task's cause in one line before Airflow logs the traceback.
+
+    The line names the task, the plugin key and class (or the audit, for the findings task), and
+    the error, so the cause of a failed audit reads at a glance in the console and the task log.
     """
 
     @functools.wraps(body)
     def run(*args: Any, **kwargs: Any) -> Any:
+        if STOP_REQUESTED.is_set():
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException("cloudmarker -n was interrupted (Ctrl-C); task not started")
         try:
             return body(*args, **kwargs)
         except Exception as exc:
             plugin = next((a for a in args if isinstance(a, PluginConfig)), None)
-            log.error(
-                "%s of plugin %s (%s) failed: %s: %s",
-                body.__name__,
-                getattr(plugin, "key", "?"),
-                getattr(plugin, "class_path", "?"),
-                type(exc).__name__,
-                exc,
-            )
+            if plugin is None:
+                subject = f"of audit {args[0] if args else '?'}"
+            else:
+                subject = f"of plugin {plugin.key} ({plugin.class_path})"
+            log.error("%s %s failed: %s: %s", body.__name__.removeprefix("track_"), subject, type(exc).__name__, exc)
             raise
 
     return run
@@ -191,6 +199,7 @@ def deliver(
     return {"task_id": ti.task_id, "kind": target_type, "plugin_key": plugin.key, "written": written}
 
 
+@_reported
 def track_findings(
     audit_key: str,
     clouds: Sequence[tuple[str, str, str | None]],
