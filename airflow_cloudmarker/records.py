@@ -319,3 +319,8 @@ def json_text(value: Any) -> str:
 
 
 _END = object()
+
+
+def jsonable(record: Any) -> Any:
+    """Return ``record`` as plain JSON types (what a store or XCom can keep)."""
+    return orjson.loads(dumps(record))
