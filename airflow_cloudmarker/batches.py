@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_RECORDS = 50_000
 DEFAULT_BATCH_BYTES = 4_000_000
 BATCH_KEY_FORMAT = "batch_{:05d}"
+MANIFEST_KEY = "return_value"  # Airflow's key for a task's return value
 
 
 class XComAccess(Protocol):
@@ -66,13 +67,31 @@ class BatchWriter:
         self._pending_bytes = 0
         self.batches = 0
         self.records = 0
+        #: Records that held values JSON cannot carry, repaired by ``records.repair``.
+        self.repaired = 0
+        #: (``where`` of the first repaired record, its first repaired field, how many fields it had).
+        self.first_repair: tuple[Any, str, int] | None = None
 
-    def add(self, record: dict) -> None:
-        encoded = rec.dumps(record)
+    def add(self, record: dict, where: Any = None) -> None:
+        """Encode and queue ``record``; ``where`` (its index, say) names it if it must be repaired.
+
+        Only a record orjson refuses takes the slow repair path: a clean one costs one encode.
+        """
+        try:
+            encoded = rec.dumps(record)
+        except rec.JSONEncodeError:
+            encoded = self._repaired(record, where)
         self._pending.append(encoded)
         self._pending_bytes += len(encoded) + 1
         if len(self._pending) >= self._limits.records or self._pending_bytes >= self._limits.bytes:
             self.flush()
+
+    def _repaired(self, record: dict, where: Any) -> bytes:
+        fixed, repairs = rec.repair(record)
+        self.repaired += 1
+        if self.first_repair is None:
+            self.first_repair = (where, repairs.first or "no field changed", repairs.count)
+        return rec.dumps(fixed)
 
     def flush(self) -> None:
         if not self._pending:
@@ -93,8 +112,19 @@ class BatchWriter:
             "map_index": -1 if map_index is None else map_index,
             "batches": self.batches,
             "records": self.records,
+            "repaired": self.repaired,
             **extra,
         }
+
+
+def push_manifest(ti: XComAccess, manifest: dict) -> None:
+    """Push ``manifest`` as the task's return value now, for a task about to fail on purpose.
+
+    Airflow pushes a return value only when a task succeeds; a check that delivers the events of
+    its good records and then fails (so the run says failed) pushes it itself. The next try of the
+    task clears it, like every XCom of the try before.
+    """
+    ti.xcom_push(MANIFEST_KEY, manifest)
 
 
 def upstream_manifests(ti: XComAccess, task_ids: Iterable[str]) -> list[dict]:
@@ -102,7 +132,7 @@ def upstream_manifests(ti: XComAccess, task_ids: Iterable[str]) -> list[dict]:
     task_ids = list(task_ids)
     if not task_ids:
         return []
-    found = ti.xcom_pull(task_ids=task_ids, key="return_value")
+    found = ti.xcom_pull(task_ids=task_ids, key=MANIFEST_KEY)
     if isinstance(found, dict):
         found = [found]
     return [m for m in (found or []) if isinstance(m, dict) and "batches" in m]
@@ -126,10 +156,15 @@ def count_manifest(counts: Any, manifest: Any) -> None:
     """Add one task's manifest to ``counts`` (anything with records, events, written, new and resolved).
 
     The run summary of ``cloudmarker -n`` and the end-of-audit email read the same manifests.
+    ``repaired`` and ``skipped`` (records and events) are added where ``counts`` has them.
     """
     if not isinstance(manifest, dict):
         return
     kind = manifest.get("kind")
+    if kind in ("cloud", "event"):
+        for name in ("repaired", "skipped"):
+            if manifest.get(name) and hasattr(counts, name):
+                setattr(counts, name, getattr(counts, name) + manifest[name])
     if kind == "cloud":
         counts.records += manifest.get("records", 0)
     elif kind == "event":

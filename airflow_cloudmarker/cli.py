@@ -76,6 +76,8 @@ def print_summary(results) -> None:
         print(f"{r.audit:<24} {r.state:<10} {r.records:>9} {r.events:>7} {r.new:>5} {r.resolved:>8} {r.seconds:>8.1f}")
         if r.failed_tasks:
             print(f"{'':<24} failed tasks: {', '.join(r.failed_tasks)}")
+        if r.repaired or r.skipped:
+            print(f"{'':<24} repaired: {r.repaired}, skipped: {r.skipped} (records and events; the log says which)")
 
 
 def apply_environment(args: argparse.Namespace, paths: Sequence[str]) -> None:

@@ -34,6 +34,8 @@ BASE_CONFIG_NAME = "<built-in base config>"
 AUDIT_PLUGIN_LISTS = ("clouds", "stores", "events", "alerts")
 #: Audit keys beside the plugin lists that the framework understands.
 AUDIT_OPTIONS = ("alert_on",)
+#: A plugin's ``on_error`` (beside ``plugin`` and ``params``): what an event plugin raising on a record does.
+ON_ERROR_CHOICES = ("fail", "skip")
 TOP_LEVEL_KEYS = ("plugins", "audits", "run", "logger", "schedule", "timezone", "email")
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SCHEDULE_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -55,6 +57,8 @@ class PluginConfig:
     class_path: str
     params: Mapping[str, Any]
     source: str
+    #: An event plugin's ``on_error``: ``fail`` its task when eval() raises on a record, or ``skip`` the record.
+    on_error: str = "fail"
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,14 @@ class _Validator:
                     f"not a {type(params).__name__}"
                 )
                 continue
-            extra = {k: v for k, v in entry.items() if k not in ("plugin", "params")}
+            on_error = entry.get("on_error", "fail")
+            if on_error not in ON_ERROR_CHOICES:
+                self.fatal.append(
+                    f"{self.where('plugins', key, 'on_error')}: must be one of {', '.join(ON_ERROR_CHOICES)}, "
+                    f"not {on_error!r}"
+                )
+                on_error = "fail"
+            extra = {k: v for k, v in entry.items() if k not in ("plugin", "params", "on_error")}
             if extra:
                 self.warnings.append(
                     f"{where}: keys {', '.join(map(str, extra))} are beside 'plugin'/'params'; "
@@ -212,7 +223,7 @@ class _Validator:
                 )
                 params = {**extra, **params}
             class_path = entry.get("plugin")
-            result[key] = PluginConfig(key, class_path, dict(params), self.origins.get(("plugins", key), ""))
+            result[key] = PluginConfig(key, class_path, dict(params), self.origins.get(("plugins", key), ""), on_error)
         return result
 
     def check_plugin(self, plugin: PluginConfig, kind: str) -> str | None:

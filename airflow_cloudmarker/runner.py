@@ -37,6 +37,8 @@ class AuditResult:
     resolved: int = 0
     seconds: float = 0.0
     failed_tasks: list[str] = field(default_factory=list)
+    repaired: int = 0  # records and events holding values JSON cannot carry, repaired
+    skipped: int = 0  # records and events that are not records, and records an event plugin raised on
 
 
 def collect_run(dag_run, seconds: float) -> AuditResult:

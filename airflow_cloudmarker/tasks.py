@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -80,25 +81,91 @@ def list_shards(plugin: PluginConfig) -> list:
     return shards
 
 
+class _CappedLog:
+    """Log a task's problems one warning line each, the first ``limit`` in full, then how many more.
+
+    A plugin that yields a million bad records must not write a million log lines.
+    """
+
+    def __init__(self, prefix: str, limit: int = 10):
+        self.prefix = prefix
+        self.limit = limit
+        self.count = 0
+
+    def full(self) -> bool:
+        """True when the next problem is only counted, not logged."""
+        return self.count >= self.limit
+
+    def add(self, message: str, *args: Any) -> None:
+        self.count += 1
+        if self.count <= self.limit:
+            log.warning("%s: " + message, self.prefix, *args)
+
+    def close(self, what: str) -> None:
+        if self.count > self.limit:
+            log.warning(
+                "%s: %d more %s not logged one by one (%d in all)",
+                self.prefix,
+                self.count - self.limit,
+                what,
+                self.count,
+            )
+
+
+def _log_repairs(prefix: str, writer: batches.BatchWriter, kind: str, describe: Callable[[Any], str]) -> None:
+    """One warning per task for the records ``writer`` repaired: how many, and the first one's field."""
+    if not writer.first_repair:
+        return
+    where, field, fields = writer.first_repair
+    log.warning(
+        "%s: repaired %d %s holding values JSON cannot carry (first: %s, field %s%s)",
+        prefix,
+        writer.repaired,
+        kind if writer.repaired == 1 else kind + "s",
+        describe(where),
+        field,
+        f"; {fields} fields repaired in it" if fields > 1 else "",
+    )
+
+
+def _reference(record: dict) -> str:
+    """``com.reference`` of a record for a log line, shortened."""
+    text = repr((record.get("com") or {}).get("reference"))
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 @_reported
 def fetch(
     audit_key: str, plugin: PluginConfig, limits: batches.BatchLimits, shard: Any = None, sharded: bool = False
 ) -> dict:
-    """Read records from a cloud plugin, stamp them and push them as batches."""
+    """Read records from a cloud plugin, stamp them and push them as batches.
+
+    One bad record never loses the cloud: values JSON cannot carry are repaired (see
+    ``records.repair``) and a record that is not a dict is skipped, each with a warning.
+    """
     ti, version = _runtime()
     instance, class_name = _construct(plugin)
     fields = rec.origin_stamp(audit_key, version, plugin.key, class_name, "cloud")
     writer = batches.BatchWriter(ti, limits)
+    prefix = f"{plugin.key}{f' shard {shard!r}' if sharded else ''}"
+    skipped = _CappedLog(prefix)
     started = time.monotonic()
     source = instance.read(shard) if sharded else instance.read()
-    for record in source:
-        writer.add(rec.stamp(record, fields))
+    try:
+        for index, record in enumerate(source):
+            problem = rec.shape_problem(record)
+            if problem is not None:
+                skipped.add("skipped record %d: it %s", index, problem)
+                continue
+            writer.add(rec.stamp(record, fields), index)
+    finally:  # also when the cloud fails half-way: what was repaired or skipped so far is told
+        _log_repairs(prefix, writer, "record", lambda index: f"record {index}")
+        skipped.close("skipped records")
     instance.done()
-    manifest = writer.manifest(kind="cloud", plugin_key=plugin.key)
+    manifest = writer.manifest(kind="cloud", plugin_key=plugin.key, skipped=skipped.count)
     log.info(
-        "%s%s: read %d records in %d batches in %.1f s",
-        plugin.key,
-        f" shard {shard!r}" if sharded else "",
+        "%s: read %d records in %d batches in %.1f s",
+        prefix,
         manifest["records"],
         manifest["batches"],
         time.monotonic() - started,
@@ -111,24 +178,83 @@ def _records_from(ti: Any, upstream_task_ids: Sequence[str]) -> tuple[list[dict]
     return manifests, batches.read_batches(ti, manifests)
 
 
+class CheckFailed(Exception):
+    """An event plugin raised on some records; the events of the others were delivered."""
+
+
+def _events_of(instance: Any, record: dict) -> list:
+    """All events ``eval(record)`` yields, or none: a generator raising half-way drops its partial output.
+
+    A record's events are all or nothing, so a record that failed is skipped as a whole, never
+    half-checked; an iterator that is not a finished generator is closed (its resources freed now).
+    """
+    events = instance.eval(record)
+    if events is None:
+        return []
+    try:
+        return list(events)
+    finally:
+        close = getattr(events, "close", None)
+        if callable(close):
+            close()
+
+
 @_reported
 def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], limits: batches.BatchLimits) -> dict:
-    """Evaluate every cloud record with an event plugin and push the events as batches."""
+    """Evaluate every cloud record with an event plugin and push the events as batches.
+
+    A record on which ``eval()`` raises is skipped and logged (its index and ``com.reference``);
+    the other records' events are pushed. The task then fails, so the run says failed, unless
+    the plugin's config says ``on_error: skip``; either way its manifest carries ``errors`` and
+    the findings task carries the check's findings over instead of resolving them.
+    """
     ti, version = _runtime()
     instance, class_name = _construct(plugin)
     fields = rec.origin_stamp(audit_key, version, plugin.key, class_name, "event")
     writer = batches.BatchWriter(ti, limits)
+    failed = _CappedLog(plugin.key)
+    skipped_events = _CappedLog(plugin.key)
+    first_failure = ""
     manifests, stream = _records_from(ti, fetch_task_ids)
     seen = 0
     for batch in stream:
         for record in batch:
+            index = seen
             seen += 1
             cloud_key = (record.get("com") or {}).get("origin_key")
-            for event in instance.eval(record):
+            try:
+                events = _events_of(instance, record)
+            except Exception as exc:
+                cause = "" if failed.full() else _cause(exc)  # not logged: spare the traceback walk
+                first_failure = first_failure or f"record {index}, reference {_reference(record)}: {cause}"
+                failed.add(
+                    "eval() raised on record %d (reference %s, cloud %s); skipped: %s",
+                    index,
+                    _reference(record),
+                    cloud_key,
+                    cause,
+                )
+                continue
+            for event in events:
+                problem = rec.shape_problem(event)
+                if problem is not None:
+                    skipped_events.add(
+                        "skipped an event of record %d (reference %s): it %s", index, _reference(record), problem
+                    )
+                    continue
                 rec.stamp(event, fields)["com"]["cloud_key"] = cloud_key  # which cloud's data found it
-                writer.add(event)
+                writer.add(event, (index, record))
+    failed.close("records on which eval() raised")
+    skipped_events.close("skipped events")
+    _log_repairs(plugin.key, writer, "event", lambda w: f"an event of record {w[0]} (reference {_reference(w[1])})")
     instance.done()
-    manifest = writer.manifest(kind="event", plugin_key=plugin.key, checked=seen)
+    manifest = writer.manifest(
+        kind="event",
+        plugin_key=plugin.key,
+        checked=seen,
+        skipped=failed.count + skipped_events.count,
+        errors=failed.count,
+    )
     log.info(
         "%s: checked %d records from %d fetch outputs, emitted %d events in %d batches",
         plugin.key,
@@ -137,6 +263,13 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], l
         manifest["records"],
         manifest["batches"],
     )
+    if failed.count and plugin.on_error != "skip":
+        batches.push_manifest(ti, manifest)  # the good records' events still reach findings and alerts
+        raise CheckFailed(
+            f"eval() raised on {failed.count} of {seen} records (first: {first_failure}); the events of the "
+            f"other records were delivered and this check's findings carried over; fix the plugin, or set "
+            f"on_error: skip beside plugin: in its config to skip such records without failing the run"
+        )
     return manifest
 
 
@@ -148,6 +281,18 @@ def _abort(plugin: PluginConfig, instance: Any) -> None:
             abort()
         except Exception as exc:
             log.warning("abort() of plugin %s failed: %s: %s", plugin.key, type(exc).__name__, exc)
+
+
+def _cause(exc: BaseException) -> str:
+    """``Type: message (at file:line)`` of an exception, where the plugin raised it, in one line."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(exc).split())
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return f"{type(exc).__name__}: {message}{where}"
 
 
 @_reported
@@ -227,7 +372,8 @@ def track_findings(
             expected = len(shards) if isinstance(shards, list) else -1
         if done != expected:
             scope.failed_clouds.add(cloud_key)
-    completed_checks = {m["task_id"] for m in event_manifests}
+    # A check that skipped records (eval() raised) could not see all its findings: carry them over.
+    completed_checks = {m["task_id"] for m in event_manifests if not m.get("errors")}
     scope.failed_events = {tid.removeprefix("check_") for tid in event_task_ids if tid not in completed_checks}
 
     store = findings.StateStore(findings.state_base_url(), audit_key)

@@ -128,3 +128,76 @@ class FlakyCloud:
 
     def done(self):
         pass
+
+
+def _deep(levels: int):
+    value: object = "bottom"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+class HostileCloud:
+    """Good records around each kind of record a real cloud API can hand over and JSON cannot carry.
+
+    Records 0, 4 and 9 are clean; 1 holds a lone surrogate (what JSON-decoding ``"\\ud800"`` gives),
+    2 integers orjson refuses, 3 nesting 1,000 levels deep, 5 a dict that refers to itself and 8 a
+    set with a surrogate in it; 6 is not a dict and 7 has a ``com`` that is not a dict (both skipped).
+    """
+
+    def read(self):
+        def record(data, **raw):
+            return {"raw": {"data": data, **raw}, "ext": {"record_type": "hostile"}, "com": {"record_type": "mock"}}
+
+        yield record(0)
+        yield record(1, name="caf\ud800e")
+        yield record(2, size=2**64, delta=-(2**63) - 1, ok=2**64 - 1)
+        yield record(3, deep=_deep(1000))
+        yield record(4)
+        looped = record(5)
+        looped["raw"]["parent"] = looped["raw"]
+        yield looped
+        yield "not a record"
+        yield {"raw": {"data": 7}, "com": "not a dict"}
+        yield record(8, tags={"a\udc80"})
+        yield record(9)
+
+    def done(self):
+        pass
+
+
+class HostileEvent:
+    """For each record: an event whose description holds a lone surrogate, and a string that is no event."""
+
+    def eval(self, record):
+        data = record["raw"]["data"]
+        yield {
+            "ext": {"record_type": "hostile_event", "data": data},
+            "com": {"record_type": "hostile_event", "reference": str(data), "description": f"bad \udfff {data}"},
+        }
+        yield f"not an event {data}"
+
+    def done(self):
+        pass
+
+
+class RaisingEvent:
+    """An event for every record; on records whose ``raw.data`` is in ``fail_on`` it yields one, then raises.
+
+    The event it yields before raising must not be delivered: a record's events are all or none.
+    """
+
+    def __init__(self, fail_on: list | None = None):
+        self._fail_on = set(fail_on or [])
+
+    def eval(self, record):
+        data = record["raw"]["data"]
+        yield {
+            "ext": {"record_type": "raising_event", "data": data, "partial": data in self._fail_on},
+            "com": {"record_type": "raising_event", "reference": f"ref-{data}", "description": f"{data} seen"},
+        }
+        if data in self._fail_on:
+            raise KeyError(f"no field for {data}")
+
+    def done(self):
+        pass
