@@ -12,6 +12,7 @@ from airflow_cloudmarker import config as config_mod
 
 EXIT_CONFIG_ERROR = 2
 EXIT_AUDIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -139,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         results = runner.run_now(config, paths, keep_xcoms=args.keep_xcoms)
         print_summary(results)
+        if any(r.state == "interrupted" for r in results):
+            return EXIT_INTERRUPTED
         return 0 if all(r.state == "success" for r in results) else EXIT_AUDIT_FAILED
 
     from airflow_cloudmarker import service

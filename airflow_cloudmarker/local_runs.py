@@ -15,6 +15,7 @@ Runs without an owner (``airflow dags test``, the scheduler's own runs) are neve
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import logging
 import os
@@ -103,12 +104,11 @@ class Recovered:
 def fail_run(dag_run: Any, session: Any) -> None:
     """Mark ``dag_run`` and its unfinished task instances failed (their process is gone)."""
     from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.state import DagRunState, TaskInstanceState
-    from airflow.utils.timezone import utcnow
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
     from sqlalchemy import select
 
-    now = utcnow()
-    finished = {str(s) for s in TaskInstanceState if s in TaskInstanceState.finished} | {"removed"}
+    now = dt.datetime.now(dt.UTC)
+    finished = {str(s) for s in State.finished}
     tis = session.scalars(
         select(TaskInstance).where(TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id)
     ).all()

@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from airflow_cloudmarker import environment, metadb
+from airflow_cloudmarker import environment, local_runs, metadb, runner
 from airflow_cloudmarker.config import Config
 
 #: The API server first: task processes report to its Execution API, so the scheduler waits for it.
@@ -201,6 +201,11 @@ def serve(config: Config, config_paths: Sequence[str]) -> int:
     try:
         print(f"cloudmarker: Airflow home {env['AIRFLOW_HOME']}; preparing the metadata DB", flush=True)
         metadb.ensure_database()
+        # A run a killed `cloudmarker -n` left running would hold the audit's one active run slot forever.
+        for run in local_runs.recover_abandoned_runs(runner.purge_run_xcoms):
+            print(
+                f"cloudmarker: failed run {run.run_id} of {run.dag_id}, left running by a process that died", flush=True
+            )
         for key in activate_scheduled_audits(config.run):
             print(f"cloudmarker: audit {key} was registered paused by `cloudmarker -n`; unpaused it", flush=True)
         if stop.is_set():

@@ -201,3 +201,27 @@ class RaisingEvent:
 
     def done(self):
         pass
+
+
+class SlowStore:
+    """A store that, at its first record, touches ``marker`` and then takes ``seconds``: a run to kill or interrupt.
+
+    By then the fetch tasks have pushed their record batches, so a killed run leaves them behind.
+    """
+
+    def __init__(self, marker: str, seconds: float = 60.0):
+        self._marker = marker
+        self._seconds = seconds
+        self._started = False
+
+    def write(self, record):
+        if not self._started:
+            import pathlib
+            import time
+
+            self._started = True
+            pathlib.Path(self._marker).touch()
+            time.sleep(self._seconds)
+
+    def done(self):
+        pass
