@@ -147,6 +147,32 @@ def fail_owned_run(dag_id: str, owner: local_runs.RunOwner):
         return mine[-1]
 
 
+def keep_reported_tracebacks_off_the_console() -> None:
+    """A failed task shows its one-line cause on the console, not Airflow's 40-line traceback of it.
+
+    Applies only to exceptions the task already reported in one line (``tasks.mark_reported``);
+    any other error keeps its traceback. ``AIRFLOW__LOGGING__LOGGING_LEVEL=INFO`` (or DEBUG)
+    brings every traceback back, with Airflow's per-task chatter.
+    """
+    import sys
+
+    import structlog
+
+    def drop_reported_traceback(logger: object, method_name: str, event_dict: dict) -> dict:
+        exc_info = event_dict.get("exc_info")
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+        if isinstance(exc, BaseException) and getattr(exc, tasks.REPORTED_ATTRIBUTE, False):
+            event_dict.pop("exc_info", None)
+            event_dict["event"] = f"{event_dict.get('event')}: {type(exc).__name__} (cause logged above)"
+        return event_dict
+
+    processors = list(structlog.get_config().get("processors") or [])
+    if not any(getattr(p, "__name__", "") == drop_reported_traceback.__name__ for p in processors):
+        structlog.configure(processors=[drop_reported_traceback, *processors])
+
+
 @contextlib.contextmanager
 def stop_on_ctrl_c() -> Iterator[None]:
     """Ctrl-C stops the whole ``cloudmarker -n``, not only the task that happens to be running.
@@ -190,6 +216,8 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
 
     configure_logging(config.logger)
     metadb.ensure_database()
+    if os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"].upper() not in ("INFO", "DEBUG"):
+        keep_reported_tracebacks_off_the_console()
     for run in local_runs.recover_abandoned_runs(purge_run_xcoms):
         metadb.say(
             f"run {run.run_id} of audit {run.dag_id} was left running by a process that died; "

@@ -7,6 +7,7 @@ batches in and out through ``batches``, stamp ``com`` and log what happened in n
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -61,10 +62,20 @@ def _reported(body: Callable[..., Any]) -> Callable[..., Any]:
                 subject = f"of audit {args[0] if args else '?'}"
             else:
                 subject = f"of plugin {plugin.key} ({plugin.class_path})"
-            log.error("%s %s failed: %s: %s", body.__name__.removeprefix("track_"), subject, type(exc).__name__, exc)
+            log.error("%s %s failed: %s", body.__name__.removeprefix("track_"), subject, _cause(exc))
+            mark_reported(exc)
             raise
 
     return run
+
+
+#: Set on an exception whose cause was logged in one line: ``cloudmarker -n`` keeps its traceback off the console.
+REPORTED_ATTRIBUTE = "cloudmarker_reported"
+
+
+def mark_reported(exc: BaseException) -> None:
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(exc, REPORTED_ATTRIBUTE, True)
 
 
 def _construct(plugin: PluginConfig) -> tuple[Any, str]:
@@ -407,4 +418,6 @@ def fail_if_any_failed(failed_hint: str) -> None:
     """Body of the watcher task: it runs only when an upstream task failed, and fails the run."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    raise AirflowFailException(f"audit {failed_hint}: at least one plugin task failed; see the failed tasks' logs")
+    exc = AirflowFailException(f"audit {failed_hint}: at least one plugin task failed; see the failed tasks' logs")
+    mark_reported(exc)  # the failed tasks said why; this task only fails the run
+    raise exc

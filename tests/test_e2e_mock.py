@@ -179,6 +179,23 @@ def test_cloudmarker_command_exits_nonzero_when_an_audit_fails(airflow_db, out_d
         result.stdout
     )
     assert "Task instance state updated" not in result.stdout + result.stderr
+    # The causes, not Airflow's tracebacks of them (the plugin's and the audit_failed watcher's).
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len((result.stdout + result.stderr).splitlines()) < 20, result.stdout
+
+
+def test_a_failing_findings_task_says_why_in_one_line(airflow_db, out_dir, home, tmp_path):
+    (tmp_path / "not-a-directory").write_text("")
+    result = run_cli(
+        "-n",
+        cwd=home.parent / "work",
+        env={"AIRFLOW__CLOUDMARKER__FINDINGS_PATH": f"file://{tmp_path}/not-a-directory/findings"},
+    )
+    assert result.returncode == 1
+    assert "failed tasks: findings" in result.stdout
+    cause = [line for line in result.stdout.splitlines() if "findings of audit mockaudit failed: " in line]
+    assert len(cause) == 1 and "Error" in cause[0], result.stdout[-3000:]
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_retried_fetch_writes_nothing_twice(airflow_db, out_dir, home, tmp_path, monkeypatch):
