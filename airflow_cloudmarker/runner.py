@@ -214,8 +214,8 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
 
     from airflow_cloudmarker import factory, notify
 
+    metadb.ensure_database()  # imports Airflow, which replaces the logging configuration: ours comes after
     configure_logging(config.logger)
-    metadb.ensure_database()
     if os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"].upper() not in ("INFO", "DEBUG"):
         keep_reported_tracebacks_off_the_console()
     for run in local_runs.recover_abandoned_runs(purge_run_xcoms):
