@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import zoneinfo
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -163,6 +164,15 @@ def _merge(into: dict[str, Any], layer: Mapping[str, Any], source: str, origins:
             into[key] = value
 
 
+def _known(keys: Iterable[str], shown: int = 20) -> str:
+    """Keys to suggest in a one-line error: sorted, at most ``shown`` of them (a big config has thousands)."""
+    ordered = sorted(keys)
+    if not ordered:
+        return "none"
+    more = f" (and {len(ordered) - shown} more)" if len(ordered) > shown else ""
+    return ", ".join(ordered[:shown]) + more
+
+
 class _Validator:
     """Walk the merged mapping, collecting problems instead of stopping at the first."""
 
@@ -172,7 +182,7 @@ class _Validator:
         self.fatal: list[str] = []
         self.warnings: list[str] = []
         self.audit_errors: dict[str, list[str]] = {}
-        self._class_checks: dict[str, str | None] = {}
+        self._class_checks: dict[str, list[str]] = {}
 
     def where(self, *path: str) -> str:
         """``file: dotted.key`` for the file that last set the deepest known part of ``path``."""
@@ -215,33 +225,33 @@ class _Validator:
             result[key] = PluginConfig(key, class_path, dict(params), self.origins.get(("plugins", key), ""))
         return result
 
-    def check_plugin(self, plugin: PluginConfig, kind: str) -> str | None:
-        """Return the problem with using ``plugin`` as a ``kind`` plugin, or None."""
+    def check_plugin(self, plugin: PluginConfig, kind: str) -> list[str]:
+        """The problems with using ``plugin`` as a ``kind`` plugin (all of them, so one run shows every fix)."""
         cache_key = f"{plugin.key}/{kind}"
-        if cache_key in self._class_checks:
-            return self._class_checks[cache_key]
-        problem = None
+        if cache_key not in self._class_checks:
+            self._class_checks[cache_key] = self._plugin_problems(plugin, kind)
+        return self._class_checks[cache_key]
+
+    def _plugin_problems(self, plugin: PluginConfig, kind: str) -> list[str]:
         where = self.where("plugins", plugin.key, "plugin")
         if not plugin.class_path:
-            problem = f"{where}: missing; set it to a plugin class path such as cloudmarker.clouds.mockcloud.MockCloud"
-        elif not isinstance(plugin.class_path, str):
-            problem = f"{where}: must be a class path string, not a {type(plugin.class_path).__name__}"
-        else:
-            try:
-                cls = plugin_loader.load_class(plugin.class_path)
-            except plugin_loader.PluginError as exc:
-                problem = f"{where}: {exc}; fix the class path"
-            else:
-                try:
-                    plugin_loader.check_methods(cls, kind)
-                except plugin_loader.PluginError as exc:
-                    problem = f"{{audit_list}}: plugin key {plugin.key!r}: {exc}; list it under the right key"
-                try:
-                    plugin_loader.check_params(cls, plugin.params)
-                except plugin_loader.PluginError as exc:
-                    problem = f"{self.where('plugins', plugin.key, 'params')}: {exc}; fix the params"
-        self._class_checks[cache_key] = problem
-        return problem
+            return [f"{where}: missing; set it to a plugin class path such as cloudmarker.clouds.mockcloud.MockCloud"]
+        if not isinstance(plugin.class_path, str):
+            return [f"{where}: must be a class path string, not a {type(plugin.class_path).__name__}"]
+        try:
+            cls = plugin_loader.load_class(plugin.class_path)
+        except plugin_loader.PluginError as exc:
+            return [f"{where}: {exc}; fix the class path"]
+        problems = []
+        try:
+            plugin_loader.check_methods(cls, kind)
+        except plugin_loader.PluginError as exc:
+            problems.append(f"{{audit_list}}: plugin key {plugin.key!r}: {exc}; list it under the right key")
+        try:
+            plugin_loader.check_params(cls, plugin.params)
+        except plugin_loader.PluginError as exc:
+            problems.append(f"{self.where('plugins', plugin.key, 'params')}: {exc}; fix the params")
+        return problems
 
     # -- audits ----------------------------------------------------------------
     def audits(self, plugins: dict[str, PluginConfig]) -> dict[str, AuditConfig]:
@@ -264,31 +274,9 @@ class _Validator:
                     f"{self.where('audits', key)}: must be a mapping with clouds, stores, events and alerts lists",
                 ]
                 continue
-            lists: dict[str, tuple[str, ...]] = {}
-            for kind in AUDIT_PLUGIN_LISTS:
-                value = entry.get(kind) or []
-                if isinstance(value, str):
-                    value = [value]
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    problems.append(f"{self.where('audits', key, kind)}: must be a list of plugin keys")
-                    value = []
-                lists[kind] = tuple(value)
-                for plugin_key in value:
-                    if not _KEY_PATTERN.match(plugin_key):
-                        problems.append(
-                            f"{self.where('audits', key, kind)}: plugin key {plugin_key!r} may use only letters, "
-                            f"digits, '_', '-' and '.' (it names a task); rename it"
-                        )
-                    elif plugin_key not in plugins:
-                        known = ", ".join(sorted(plugins)) or "none"
-                        problems.append(
-                            f"{self.where('audits', key, kind)}: plugin key {plugin_key!r} is not defined under "
-                            f"plugins; define it there or use one of: {known}"
-                        )
-                    else:
-                        problem = self.check_plugin(plugins[plugin_key], kind)
-                        if problem:
-                            problems.append(problem.replace("{audit_list}", self.where("audits", key, kind)))
+            lists = {
+                kind: self._plugin_list(key, kind, entry.get(kind), plugins, problems) for kind in AUDIT_PLUGIN_LISTS
+            }
             if not lists["clouds"]:
                 problems.append(f"{self.where('audits', key, 'clouds')}: an audit needs at least one cloud plugin key")
             alert_on = entry.get("alert_on", "all")
@@ -310,6 +298,39 @@ class _Validator:
             )
         return result
 
+    def _plugin_list(
+        self, audit: str, kind: str, value: Any, plugins: dict[str, PluginConfig], problems: list[str]
+    ) -> tuple[str, ...]:
+        """One of an audit's plugin lists as a tuple of keys; its problems go to ``problems``."""
+        where = self.where("audits", audit, kind)
+        value = value or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            problems.append(f"{where}: must be a list of plugin keys")
+            return ()
+        for plugin_key, count in Counter(value).items():
+            if count > 1:
+                # Each entry becomes its own task: records would be stored, events sent, more than once.
+                problems.append(
+                    f"{where}: plugin key {plugin_key!r} is listed {count} times; list each plugin key once "
+                    f"(every entry is a task of its own, so the records and events would be handled {count} times)"
+                )
+        for plugin_key in dict.fromkeys(value):
+            if not _KEY_PATTERN.match(plugin_key):
+                problems.append(
+                    f"{where}: plugin key {plugin_key!r} may use only letters, "
+                    f"digits, '_', '-' and '.' (it names a task); rename it"
+                )
+            elif plugin_key not in plugins:
+                problems.append(
+                    f"{where}: plugin key {plugin_key!r} is not defined under plugins; "
+                    f"define it there or use one of: {_known(plugins)}"
+                )
+            else:
+                problems.extend(p.replace("{audit_list}", where) for p in self.check_plugin(plugins[plugin_key], kind))
+        return tuple(value)
+
     # -- the rest --------------------------------------------------------------
     def run(self, audits: Mapping[str, AuditConfig]) -> tuple[str, ...]:
         value = self.merged.get("run")
@@ -322,10 +343,9 @@ class _Validator:
             return ()
         for audit_key in value:
             if audit_key not in audits:
-                known = ", ".join(sorted(audits)) or "none"
                 self.fatal.append(
                     f"{self.where('run')}: audit {audit_key!r} is not defined under audits; "
-                    f"define it there or use one of: {known}"
+                    f"define it there or use one of: {_known(audits)}"
                 )
         return tuple(dict.fromkeys(value))
 

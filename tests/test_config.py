@@ -212,3 +212,55 @@ def test_cli_yaml_error_exits_nonzero(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"cloudmarker: error: {path}:" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["clouds", "stores", "events", "alerts"])
+def test_same_plugin_twice_in_an_audit_list_is_an_error(tmp_path, kind):
+    # Listed twice, a plugin would store every record twice and send each event four times.
+    lists = {"clouds": "[mockcloud]", "stores": "[filestore]", "events": "[mockevent]", "alerts": "[filestore]"}
+    lists[kind] = {
+        "clouds": "[mockcloud, mockcloud]",
+        "stores": "[filestore, filestore]",
+        "events": "[mockevent, mockevent]",
+        "alerts": "[filestore, filestore]",
+    }[kind]
+    body = "".join(f"    {k}: {v}\n" for k, v in lists.items())
+    path = write(tmp_path / "c.yaml", f"audits:\n  twice:\n{body}")
+    config = load_config([path])
+    key = lists[kind][1:].split(",")[0]
+    assert config.audit_errors["twice"] == [
+        f"{path}: audits.twice.{kind}: plugin key {key!r} is listed 2 times; list each plugin key once "
+        f"(every entry is a task of its own, so the records and events would be handled 2 times)"
+    ]
+    assert "mockaudit" in config.valid_audits()
+
+
+def test_a_plugin_both_store_and_alert_of_an_audit_is_allowed(tmp_path):
+    # Documented routing: FileStore keeps the records as a store and the events as an alert.
+    path = write(
+        tmp_path / "c.yaml",
+        "audits:\n  a:\n    clouds: [mockcloud]\n    stores: [filestore]\n    alerts: [filestore]\n",
+    )
+    assert load_config([path]).audit_errors == {}
+
+
+def test_cli_refuses_a_duplicate_plugin_key(tmp_path):
+    path = write(tmp_path / "c.yaml", "audits:\n  mockaudit:\n    clouds: [mockcloud, mockcloud]\n")
+    result = run_cli("-n", "-c", path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        f"cloudmarker: error: {path}: audits.mockaudit.clouds: plugin key 'mockcloud' is listed 2 times"
+        in result.stderr
+    )
+
+
+def test_methods_and_params_problems_of_one_plugin_are_both_reported(tmp_path):
+    # MockEvent used as a cloud lacks read(), and 'bogus' is not one of its params: two fixes, two lines.
+    path = write(
+        tmp_path / "c.yaml",
+        "plugins:\n  mockevent:\n    params:\n      bogus: 1\naudits:\n  a:\n    clouds: [mockevent]\n",
+    )
+    problems = load_config([path]).audit_errors["a"]
+    assert any("is used in clouds but has no read() method" in p for p in problems), problems
+    assert any("MockEvent does not accept these params" in p for p in problems), problems
