@@ -366,6 +366,8 @@ class _Validator:
             plugin_loader.check_params(cls, plugin.params)
         except plugin_loader.PluginError as exc:
             problems.append(f"{self.where('plugins', plugin.key, 'params')}: {exc}; fix the params")
+        for error in plugin_loader.check_param_types(cls, plugin.params):
+            problems.append(f"{self.where('plugins', plugin.key, 'params', error.param)}: {error}")
         return problems
 
     # -- audits ----------------------------------------------------------------
@@ -506,6 +508,11 @@ class _Validator:
         from airflow_cloudmarker.alerts import _smtp
         from airflow_cloudmarker.alerts.emailalert import EmailAlert
 
+        type_errors = plugin_loader.check_param_types(EmailAlert, value)
+        for error in type_errors:
+            self.fatal.append(f"{self.where('email', error.param)}: {error}; fix the email config")
+        if type_errors:
+            return
         try:
             plugin_loader.check_params(EmailAlert, value)
             _smtp.smtp_settings("email", **_smtp.smtp_params(value))  # values only: no network
