@@ -15,12 +15,13 @@ written for the original Cloudmarker run unchanged.
 from __future__ import annotations
 
 import collections.abc as abc
+import functools
 import importlib
 import inspect
 import reprlib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 #: Config paths of the original project load the same classes from this package.
@@ -107,10 +108,22 @@ def check_params(cls: type, params: Mapping[str, Any]) -> None:
 _LIST_TYPES = (list, tuple, set, frozenset, abc.Sequence, abc.MutableSequence, abc.Iterable, abc.Collection, abc.Set)
 _MAP_TYPES = (dict, abc.Mapping, abc.MutableMapping)
 _SCALARS: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str", type(None): "null"}
+#: The annotations checked without looking inside (the common case, and each item of a long list).
+_SIMPLE_CHECKS: dict[Any, Callable[[Any], bool]] = {
+    str: lambda v: isinstance(v, str),
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    type(None): lambda v: v is None,
+    None: lambda v: v is None,
+    Any: lambda v: True,
+    object: lambda v: True,
+}
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 60
 
 
+@functools.lru_cache(maxsize=256)
 def param_hints(cls: type) -> dict[str, Any]:
     """The constructor's resolved param annotations; unannotated or unresolvable params are left out.
 
@@ -161,6 +174,12 @@ def matches(value: Any, hint: Any) -> bool:
 
     ``float`` takes an int, ``int`` does not take a bool, list annotations take lists (not strings).
     """
+    try:
+        simple = _SIMPLE_CHECKS.get(hint)
+    except TypeError:  # an unhashable annotation: not a simple one
+        simple = None
+    if simple is not None:
+        return simple(value)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Union or origin is types.UnionType:
         return any(matches(value, a) for a in args)
@@ -168,18 +187,6 @@ def matches(value: Any, hint: Any) -> bool:
         return any(value == a and type(value) is type(a) for a in args)
     if origin is typing.Annotated:
         return matches(value, args[0])
-    if hint is Any or hint is object:
-        return True
-    if hint in (None, type(None)):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
     base = origin or hint
     if base in _LIST_TYPES:
         return isinstance(value, (list, tuple)) and _items_match(value, base, args)
@@ -193,6 +200,12 @@ def matches(value: Any, hint: Any) -> bool:
 def _items_match(value: list | tuple, base: Any, args: tuple) -> bool:
     if not args:
         return True
+    try:
+        simple = _SIMPLE_CHECKS.get(args[0]) if base is not tuple or args[1:] == (Ellipsis,) else None
+    except TypeError:
+        simple = None
+    if simple is not None:
+        return all(map(simple, value))
     if base is tuple and not (len(args) == 2 and args[1] is Ellipsis):  # tuple[int, str]: one type per place
         return len(value) == len(args) and all(matches(v, a) for v, a in zip(value, args, strict=True))
     return all(matches(v, args[0]) for v in value)
