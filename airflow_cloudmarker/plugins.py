@@ -119,6 +119,8 @@ _SIMPLE_CHECKS: dict[Any, Callable[[Any], bool]] = {
     Any: lambda v: True,
     object: lambda v: True,
 }
+#: Only short strings are tried unquoted (a long one is not a mistyped number, and is not parsed again).
+_UNQUOTE_MAX = 64
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 60
 
@@ -131,7 +133,7 @@ def param_hints(cls: type) -> dict[str, Any]:
     ``typing.get_type_hints``; when one of them cannot be (a name imported only for type
     checkers), each is resolved on its own so the others are still checked.
     """
-    init = cls.__dict__.get("__init__") or getattr(cls, "__init__", None)
+    init = getattr(cls, "__init__", None)
     if not inspect.isfunction(init):
         return {}  # object.__init__, a C class, a callable object: nothing annotated to check
     try:
@@ -222,7 +224,7 @@ def _yaml_kind(value: Any) -> str:
 
 def _type_fix(name: str, value: Any, hint: Any) -> str:
     """How to write the value: unquoted when the quoted text is itself a value of the right type."""
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= _UNQUOTE_MAX:
         import yaml
 
         try:
