@@ -8,9 +8,11 @@ line naming the file, the key and the fix, and never as a traceback from deep in
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import zoneinfo
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -115,42 +117,156 @@ def config_paths_from_env() -> list[str] | None:
     return [p for p in value.split(os.pathsep) if p.strip()]
 
 
+#: At most this many YAML nodes may come from expanding aliases in one file: a "billion laughs"
+#: (aliases of aliases of ...) is a few hundred bytes that expand to a billion values.
+ALIAS_NODE_BUDGET = 1_000_000
+#: Mappings and lists nested deeper than this are refused (merging walks them recursively).
+MAX_NESTING = 100
+#: libyaml's parser when PyYAML has it (about five times faster on a big config), else PyYAML's own.
+_SAFE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _YamlLimitError(yaml.MarkedYAMLError):
+    """A document over the alias budget, too deep, or recursive; reported like a YAML error."""
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return node.value  # a SequenceNode (scalars are never pushed)
+
+
+def check_node_graph(root: yaml.Node) -> None:
+    """Refuse a composed document whose aliases expand past ``ALIAS_NODE_BUDGET`` nodes, or too deep, or recursive.
+
+    PyYAML composes an alias as a second reference to its anchor's node, so the document is a
+    graph of distinct nodes. One pass over its mappings and lists (post-order, memoised, no
+    recursion; scalars are counted, never visited) gives the size the document would have with
+    every alias written out; the difference with the size of the graph is what aliases add. A
+    bomb is refused here, in milliseconds, before constructing, merging or building anything
+    walks the expansion.
+    """
+    if isinstance(root, yaml.ScalarNode):
+        return
+    sizes: dict[int, int] = {}  # id of a mapping or list -> its size with aliases written out
+    heights: dict[int, int] = {}
+    distinct = 0  # the graph's size: each mapping or list once, plus the scalars in them
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        ident = id(node)
+        if finished:
+            open_nodes.discard(ident)
+            size, height = 1, 1
+            for kid in _children(node):
+                if isinstance(kid, yaml.ScalarNode):
+                    size += 1
+                    distinct += 1
+                    height = max(height, 2)
+                else:
+                    size += sizes[id(kid)]
+                    height = max(height, heights[id(kid)] + 1)
+            if height > MAX_NESTING:
+                raise _YamlLimitError(
+                    problem=f"nested more than {MAX_NESTING} levels deep; flatten the value",
+                    problem_mark=node.start_mark,
+                )
+            sizes[ident], heights[ident] = size, height
+            distinct += 1
+            continue
+        if ident in sizes:
+            continue
+        if ident in open_nodes:  # reached again before it was finished: it contains itself
+            raise _YamlLimitError(
+                problem="an alias refers to an anchor that contains it (a recursive value); remove the alias",
+                problem_mark=node.start_mark,
+            )
+        open_nodes.add(ident)
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in _children(node) if not isinstance(kid, yaml.ScalarNode))
+    if sizes[id(root)] - distinct > ALIAS_NODE_BUDGET:
+        raise _YamlLimitError(
+            problem=f"its aliases expand to more than {ALIAS_NODE_BUDGET:,} values (an alias bomb?); "
+            f"write the values out or use fewer nested aliases",
+        )
+
+
+class _GuardedLoader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader, checking the composed document (``check_node_graph``) before constructing it."""
+
+    def construct_document(self, node):
+        check_node_graph(node)
+        return super().construct_document(node)
+
+
 def _parse_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_GuardedLoader)  # noqa: S506 - a SafeLoader subclass
+    except _YamlLimitError as exc:
+        where = f"{source}:{exc.problem_mark.line + 1}" if exc.problem_mark else source
+        raise ConfigError([f"{where}: YAML refused: {exc.problem}"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = " ".join(filter(None, [exc.context, exc.problem]))
         raise ConfigError([f"{where}: YAML syntax error: {problem}; fix the YAML at that line"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{source}: YAML error: {exc}"]) from None
+        detail = " ".join(str(exc).split())
+        raise ConfigError([f"{source}: YAML error: {detail}; fix the file"]) from None
+    except RecursionError:  # PyYAML's pure-Python composer recurses once per nesting level
+        raise ConfigError([f"{source}: YAML refused: nested too deep to read; flatten the values"]) from None
 
 
-def read_layers(paths: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
-    """Read the base config and each existing file in ``paths`` into (source, mapping) layers."""
-    layers = [(BASE_CONFIG_NAME, _parse_yaml(base_config_text(), BASE_CONFIG_NAME))]
+def _decode(data: bytes, source: str) -> str:
+    """The file's text; a file that is not UTF-8 (Latin-1, UTF-16, binary) is one error naming the byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            [
+                f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be "
+                f"decoded); save the file as UTF-8"
+            ]
+        ) from None
+
+
+def _read_files(paths: Iterable[str]) -> list[tuple[str, bytes]]:
+    """(absolute path, contents) of each existing file of ``paths``, read once."""
+    files = []
     for path in paths:
         full = os.path.abspath(os.path.expanduser(path))
         if not os.path.isfile(full):
             continue
         try:
-            with open(full, encoding="utf-8") as f:
-                text = f.read()
+            with open(full, "rb") as f:
+                files.append((full, f.read()))
         except OSError as exc:
             raise ConfigError([f"{full}: cannot read config file: {exc.strerror}"]) from None
-        data = _parse_yaml(text, full)
-        if data is None:
+    return files
+
+
+def _layers(files: Sequence[tuple[str, bytes]]) -> list[tuple[str, dict[str, Any]]]:
+    layers = [(BASE_CONFIG_NAME, _parse_yaml(base_config_text(), BASE_CONFIG_NAME))]
+    for full, data in files:
+        parsed = _parse_yaml(_decode(data, full), full)
+        if parsed is None:
             continue  # an empty file changes nothing
-        if not isinstance(data, dict):
+        if not isinstance(parsed, dict):
             raise ConfigError(
                 [
                     f"{full}: the top level must be a mapping of keys (plugins, audits, run, ...), "
-                    f"not a {type(data).__name__}"
+                    f"not a {type(parsed).__name__}"
                 ]
             )
-        layers.append((full, data))
+        layers.append((full, parsed))
     return layers
+
+
+def read_layers(paths: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Read the base config and each existing file in ``paths`` into (source, mapping) layers."""
+    return _layers(_read_files(paths))
 
 
 def _merge(into: dict[str, Any], layer: Mapping[str, Any], source: str, origins: dict, path=()) -> None:
@@ -167,6 +283,15 @@ def _merge(into: dict[str, Any], layer: Mapping[str, Any], source: str, origins:
             into[key] = value
 
 
+def _known(keys: Iterable[str], shown: int = 20) -> str:
+    """Keys to suggest in a one-line error: sorted, at most ``shown`` of them (a big config has thousands)."""
+    ordered = sorted(keys)
+    if not ordered:
+        return "none"
+    more = f" (and {len(ordered) - shown} more)" if len(ordered) > shown else ""
+    return ", ".join(ordered[:shown]) + more
+
+
 class _Validator:
     """Walk the merged mapping, collecting problems instead of stopping at the first."""
 
@@ -176,7 +301,7 @@ class _Validator:
         self.fatal: list[str] = []
         self.warnings: list[str] = []
         self.audit_errors: dict[str, list[str]] = {}
-        self._class_checks: dict[str, str | None] = {}
+        self._class_checks: dict[str, list[str]] = {}
 
     def where(self, *path: str) -> str:
         """``file: dotted.key`` for the file that last set the deepest known part of ``path``."""
@@ -226,33 +351,35 @@ class _Validator:
             result[key] = PluginConfig(key, class_path, dict(params), self.origins.get(("plugins", key), ""), on_error)
         return result
 
-    def check_plugin(self, plugin: PluginConfig, kind: str) -> str | None:
-        """Return the problem with using ``plugin`` as a ``kind`` plugin, or None."""
+    def check_plugin(self, plugin: PluginConfig, kind: str) -> list[str]:
+        """The problems with using ``plugin`` as a ``kind`` plugin (all of them, so one run shows every fix)."""
         cache_key = f"{plugin.key}/{kind}"
-        if cache_key in self._class_checks:
-            return self._class_checks[cache_key]
-        problem = None
+        if cache_key not in self._class_checks:
+            self._class_checks[cache_key] = self._plugin_problems(plugin, kind)
+        return self._class_checks[cache_key]
+
+    def _plugin_problems(self, plugin: PluginConfig, kind: str) -> list[str]:
         where = self.where("plugins", plugin.key, "plugin")
         if not plugin.class_path:
-            problem = f"{where}: missing; set it to a plugin class path such as cloudmarker.clouds.mockcloud.MockCloud"
-        elif not isinstance(plugin.class_path, str):
-            problem = f"{where}: must be a class path string, not a {type(plugin.class_path).__name__}"
-        else:
-            try:
-                cls = plugin_loader.load_class(plugin.class_path)
-            except plugin_loader.PluginError as exc:
-                problem = f"{where}: {exc}; fix the class path"
-            else:
-                try:
-                    plugin_loader.check_methods(cls, kind)
-                except plugin_loader.PluginError as exc:
-                    problem = f"{{audit_list}}: plugin key {plugin.key!r}: {exc}; list it under the right key"
-                try:
-                    plugin_loader.check_params(cls, plugin.params)
-                except plugin_loader.PluginError as exc:
-                    problem = f"{self.where('plugins', plugin.key, 'params')}: {exc}; fix the params"
-        self._class_checks[cache_key] = problem
-        return problem
+            return [f"{where}: missing; set it to a plugin class path such as cloudmarker.clouds.mockcloud.MockCloud"]
+        if not isinstance(plugin.class_path, str):
+            return [f"{where}: must be a class path string, not a {type(plugin.class_path).__name__}"]
+        try:
+            cls = plugin_loader.load_class(plugin.class_path)
+        except plugin_loader.PluginError as exc:
+            return [f"{where}: {exc}; fix the class path"]
+        problems = []
+        try:
+            plugin_loader.check_methods(cls, kind)
+        except plugin_loader.PluginError as exc:
+            problems.append(f"{{audit_list}}: plugin key {plugin.key!r}: {exc}; list it under the right key")
+        try:
+            plugin_loader.check_params(cls, plugin.params)
+        except plugin_loader.PluginError as exc:
+            problems.append(f"{self.where('plugins', plugin.key, 'params')}: {exc}; fix the params")
+        for error in plugin_loader.check_param_types(cls, plugin.params):
+            problems.append(f"{self.where('plugins', plugin.key, 'params', error.param)}: {error}")
+        return problems
 
     # -- audits ----------------------------------------------------------------
     def audits(self, plugins: dict[str, PluginConfig]) -> dict[str, AuditConfig]:
@@ -275,31 +402,9 @@ class _Validator:
                     f"{self.where('audits', key)}: must be a mapping with clouds, stores, events and alerts lists",
                 ]
                 continue
-            lists: dict[str, tuple[str, ...]] = {}
-            for kind in AUDIT_PLUGIN_LISTS:
-                value = entry.get(kind) or []
-                if isinstance(value, str):
-                    value = [value]
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    problems.append(f"{self.where('audits', key, kind)}: must be a list of plugin keys")
-                    value = []
-                lists[kind] = tuple(value)
-                for plugin_key in value:
-                    if not _KEY_PATTERN.match(plugin_key):
-                        problems.append(
-                            f"{self.where('audits', key, kind)}: plugin key {plugin_key!r} may use only letters, "
-                            f"digits, '_', '-' and '.' (it names a task); rename it"
-                        )
-                    elif plugin_key not in plugins:
-                        known = ", ".join(sorted(plugins)) or "none"
-                        problems.append(
-                            f"{self.where('audits', key, kind)}: plugin key {plugin_key!r} is not defined under "
-                            f"plugins; define it there or use one of: {known}"
-                        )
-                    else:
-                        problem = self.check_plugin(plugins[plugin_key], kind)
-                        if problem:
-                            problems.append(problem.replace("{audit_list}", self.where("audits", key, kind)))
+            lists = {
+                kind: self._plugin_list(key, kind, entry.get(kind), plugins, problems) for kind in AUDIT_PLUGIN_LISTS
+            }
             if not lists["clouds"]:
                 problems.append(f"{self.where('audits', key, 'clouds')}: an audit needs at least one cloud plugin key")
             alert_on = entry.get("alert_on", "all")
@@ -321,6 +426,39 @@ class _Validator:
             )
         return result
 
+    def _plugin_list(
+        self, audit: str, kind: str, value: Any, plugins: dict[str, PluginConfig], problems: list[str]
+    ) -> tuple[str, ...]:
+        """One of an audit's plugin lists as a tuple of keys; its problems go to ``problems``."""
+        where = self.where("audits", audit, kind)
+        value = value or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            problems.append(f"{where}: must be a list of plugin keys")
+            return ()
+        for plugin_key, count in Counter(value).items():
+            if count > 1:
+                # Each entry becomes its own task: records would be stored, events sent, more than once.
+                problems.append(
+                    f"{where}: plugin key {plugin_key!r} is listed {count} times; list each plugin key once "
+                    f"(every entry is a task of its own, so the records and events would be handled {count} times)"
+                )
+        for plugin_key in dict.fromkeys(value):
+            if not _KEY_PATTERN.match(plugin_key):
+                problems.append(
+                    f"{where}: plugin key {plugin_key!r} may use only letters, "
+                    f"digits, '_', '-' and '.' (it names a task); rename it"
+                )
+            elif plugin_key not in plugins:
+                problems.append(
+                    f"{where}: plugin key {plugin_key!r} is not defined under plugins; "
+                    f"define it there or use one of: {_known(plugins)}"
+                )
+            else:
+                problems.extend(p.replace("{audit_list}", where) for p in self.check_plugin(plugins[plugin_key], kind))
+        return tuple(value)
+
     # -- the rest --------------------------------------------------------------
     def run(self, audits: Mapping[str, AuditConfig]) -> tuple[str, ...]:
         value = self.merged.get("run")
@@ -333,10 +471,9 @@ class _Validator:
             return ()
         for audit_key in value:
             if audit_key not in audits:
-                known = ", ".join(sorted(audits)) or "none"
                 self.fatal.append(
                     f"{self.where('run')}: audit {audit_key!r} is not defined under audits; "
-                    f"define it there or use one of: {known}"
+                    f"define it there or use one of: {_known(audits)}"
                 )
         return tuple(dict.fromkeys(value))
 
@@ -382,6 +519,11 @@ class _Validator:
         from airflow_cloudmarker.alerts import _smtp
         from airflow_cloudmarker.alerts.emailalert import EmailAlert
 
+        type_errors = plugin_loader.check_param_types(EmailAlert, value)
+        for error in type_errors:
+            self.fatal.append(f"{self.where('email', error.param)}: {error}; fix the email config")
+        if type_errors:
+            return
         try:
             plugin_loader.check_params(EmailAlert, value)
             _smtp.smtp_settings("email", **_smtp.smtp_params(value))  # values only: no network
@@ -403,16 +545,42 @@ class _Validator:
                 )
 
 
+#: Validated configs of this process, by (path, contents digest) of their files: the DAG file is
+#: imported again and again in one process (each ``dag.test()`` re-parses the DAGs folder), and a
+#: big config costs seconds to parse. Few entries: a process uses one config.
+_CACHE: OrderedDict[tuple, Config] = OrderedDict()
+_CACHE_ENTRIES = 4
+
+
+def clear_cache() -> None:
+    """Forget the configs parsed so far (for benchmarks and tests that time a first parse)."""
+    _CACHE.clear()
+
+
 def load_config(paths: Iterable[str] | None = None) -> Config:
     """Load the cascade (base config, then ``paths`` or the default list) and validate it.
 
     Raises ``ConfigError`` for problems that make every audit unusable (YAML syntax, wrong
     top-level types, ``run`` naming an unknown audit, a bad schedule). Problems of one audit are
     left in ``Config.audit_errors``.
+
+    Each file is read on every call but parsed and validated once per process for the same
+    contents: the same ``Config`` object comes back, so callers must treat it as read-only.
     """
-    if paths is None:
-        paths = DEFAULT_CONFIG_PATHS
-    layers = read_layers(paths)
+    files = _read_files(DEFAULT_CONFIG_PATHS if paths is None else paths)
+    key = tuple((full, hashlib.blake2b(data).digest()) for full, data in files)
+    config = _CACHE.get(key)
+    if config is None:
+        config = _validate(_layers(files))
+        _CACHE[key] = config
+        while len(_CACHE) > _CACHE_ENTRIES:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
+    return config
+
+
+def _validate(layers: list[tuple[str, dict[str, Any]]]) -> Config:
+    """Merge the layers and check them: the ``Config``, or ``ConfigError`` with every fatal problem."""
     merged: dict[str, Any] = {}
     origins: dict[tuple, str] = {}
     for source, layer in layers:

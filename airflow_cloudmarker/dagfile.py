@@ -39,7 +39,10 @@ def config_paths() -> list[str]:
 def load_dags(fileloc: str | None = None) -> dict[str, Any]:
     """DAGs for the DAG file's globals(). A config error of the whole cascade raises (Airflow shows it).
 
-    ``fileloc`` defaults to the file of the caller, the DAG file itself.
+    ``fileloc`` defaults to the file of the caller, the DAG file itself. The config is parsed
+    once per process (``load_config`` keeps it by file contents), and when Airflow parses the
+    file to run a task (``get_parsing_context().dag_id`` is set) only that audit's DAG is built:
+    a task of one audit does not pay for building the DAGs of a thousand others.
     """
     from airflow.sdk import get_parsing_context
 
@@ -49,8 +52,18 @@ def load_dags(fileloc: str | None = None) -> dict[str, Any]:
     config = config_mod.load_config(config_paths())
     for warning in config.warnings:
         log.warning("%s", warning)
-    wanted = get_parsing_context().dag_id
-    keys = [wanted] if wanted and wanted in config.audits else None
     from airflow_cloudmarker import notify
 
-    return factory.build_dags(config, keys, notify.dag_callbacks, fileloc)
+    return factory.build_dags(
+        config, wanted_audits(config, get_parsing_context().dag_id), notify.dag_callbacks, fileloc
+    )
+
+
+def wanted_audits(config: config_mod.Config, parsing_dag_id: str | None) -> list[str] | None:
+    """The audits to build: all (None) when the DAG processor parses the file, else the one Airflow asks for.
+
+    A dag_id that is not one of this file's audits builds nothing (the task's DAG is not here).
+    """
+    if not parsing_dag_id:
+        return None
+    return [parsing_dag_id] if parsing_dag_id in config.audits else []

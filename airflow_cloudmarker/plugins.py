@@ -14,9 +14,14 @@ written for the original Cloudmarker run unchanged.
 
 from __future__ import annotations
 
+import collections.abc as abc
+import functools
 import importlib
 import inspect
-from collections.abc import Mapping
+import reprlib
+import types
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any
 
 #: Config paths of the original project load the same classes from this package.
@@ -34,6 +39,14 @@ REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
 
 class PluginError(Exception):
     """A plugin class cannot be loaded or does not accept its params; the message says why."""
+
+
+class ParamTypeError(PluginError):
+    """A param's value does not have the type the constructor annotates; ``param`` names it."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
 
 
 def resolve_path(class_path: str) -> str:
@@ -89,6 +102,162 @@ def check_params(cls: type, params: Mapping[str, Any]) -> None:
         ]
         hint = f"accepted params: {', '.join(accepted)}" if accepted else "it accepts no params"
         raise PluginError(f"{cls.__qualname__} does not accept these params ({exc}); {hint}") from None
+
+
+#: Annotations that take a YAML list (a string is refused, though Python calls it a Sequence).
+_LIST_TYPES = (list, tuple, set, frozenset, abc.Sequence, abc.MutableSequence, abc.Iterable, abc.Collection, abc.Set)
+_MAP_TYPES = (dict, abc.Mapping, abc.MutableMapping)
+_SCALARS: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str", type(None): "null"}
+#: The annotations checked without looking inside (the common case, and each item of a long list).
+_SIMPLE_CHECKS: dict[Any, Callable[[Any], bool]] = {
+    str: lambda v: isinstance(v, str),
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    type(None): lambda v: v is None,
+    None: lambda v: v is None,
+    Any: lambda v: True,
+    object: lambda v: True,
+}
+#: Only short strings are tried unquoted (a long one is not a mistyped number, and is not parsed again).
+_UNQUOTE_MAX = 64
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 60
+
+
+@functools.lru_cache(maxsize=256)
+def param_hints(cls: type) -> dict[str, Any]:
+    """The constructor's resolved param annotations; unannotated or unresolvable params are left out.
+
+    String annotations (``from __future__ import annotations``) are resolved with
+    ``typing.get_type_hints``; when one of them cannot be (a name imported only for type
+    checkers), each is resolved on its own so the others are still checked.
+    """
+    init = getattr(cls, "__init__", None)
+    if not inspect.isfunction(init):
+        return {}  # object.__init__, a C class, a callable object: nothing annotated to check
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:
+        hints = {}
+        for name, annotation in init.__annotations__.items():
+            holder = types.SimpleNamespace(__annotations__={name: annotation})
+            try:
+                hints.update(typing.get_type_hints(holder, globalns=init.__globals__))
+            except Exception:
+                continue  # cannot be resolved: not checked
+    hints.pop("return", None)
+    return hints
+
+
+def type_name(hint: Any) -> str:
+    """``int``, ``list of str``, ``str or null``: how an error names the expected type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return " or ".join(dict.fromkeys(type_name(a) for a in args))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    base = origin or hint
+    if base is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        return f"list of {len(args)} values ({', '.join(type_name(a) for a in args)})"
+    if base in _LIST_TYPES:
+        return f"list of {type_name(args[0])}" if args and args[0] is not Any else "list"
+    if base in _MAP_TYPES:
+        return f"mapping of {type_name(args[0])} to {type_name(args[1])}" if len(args) == 2 else "mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
+def matches(value: Any, hint: Any) -> bool:
+    """True when a YAML value fits the annotation; annotations this does not know accept anything.
+
+    ``float`` takes an int, ``int`` does not take a bool, list annotations take lists (not strings).
+    """
+    try:
+        simple = _SIMPLE_CHECKS.get(hint)
+    except TypeError:  # an unhashable annotation: not a simple one
+        simple = None
+    if simple is not None:
+        return simple(value)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(matches(value, a) for a in args)
+    if origin is typing.Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin is typing.Annotated:
+        return matches(value, args[0])
+    base = origin or hint
+    if base in _LIST_TYPES:
+        return isinstance(value, (list, tuple)) and _items_match(value, base, args)
+    if base in _MAP_TYPES:
+        return isinstance(value, dict) and (
+            len(args) != 2 or all(matches(k, args[0]) and matches(v, args[1]) for k, v in value.items())
+        )
+    return True
+
+
+def _items_match(value: list | tuple, base: Any, args: tuple) -> bool:
+    if not args:
+        return True
+    try:
+        simple = _SIMPLE_CHECKS.get(args[0]) if base is not tuple or args[1:] == (Ellipsis,) else None
+    except TypeError:
+        simple = None
+    if simple is not None:
+        return all(map(simple, value))
+    if base is tuple and not (len(args) == 2 and args[1] is Ellipsis):  # tuple[int, str]: one type per place
+        return len(value) == len(args) and all(matches(v, a) for v, a in zip(value, args, strict=True))
+    return all(matches(v, args[0]) for v in value)
+
+
+def _yaml_kind(value: Any) -> str:
+    for kind, name in ((bool, "true/false"), (int, "an integer"), (float, "a number"), (str, "a string")):
+        if isinstance(value, kind):
+            return name
+    if value is None:
+        return "null"
+    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _type_fix(name: str, value: Any, hint: Any) -> str:
+    """How to write the value: unquoted when the quoted text is itself a value of the right type."""
+    if isinstance(value, str) and len(value) <= _UNQUOTE_MAX:
+        import yaml
+
+        try:
+            unquoted = yaml.safe_load(value)
+        except yaml.YAMLError:
+            unquoted = value
+        if not isinstance(unquoted, str) and matches(unquoted, hint):
+            return f"write it without quotes: {name}: {value}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and matches(str(value), hint):
+        return f"quote it: {name}: '{value}'"
+    return f"set {name} to a value of type {type_name(hint)}"
+
+
+def check_param_types(cls: type, params: Mapping[str, Any]) -> list[ParamTypeError]:
+    """Each param whose value does not fit the constructor's annotation of it, as an error naming the fix.
+
+    Checked at parse time so that ``record_count: "5"`` is reported before anything runs, not
+    as a task failure after Airflow has started. Unannotated params take anything.
+    """
+    hints = param_hints(cls)
+    problems = []
+    for name, value in params.items():
+        hint = hints.get(name)
+        if hint is None or matches(value, hint):
+            continue
+        problems.append(
+            ParamTypeError(
+                f"{cls.__qualname__} param {name} must be {type_name(hint)}, not {_repr.repr(value)} "
+                f"({_yaml_kind(value)}); {_type_fix(name, value, hint)}",
+                name,
+            )
+        )
+    return problems
 
 
 def is_sharded(cls: type) -> bool:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
 import pytest
 import smtp_server
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from airflow_cloudmarker.alerts import _summary
 from airflow_cloudmarker.alerts.emailalert import EmailAlert
@@ -186,3 +189,96 @@ def test_summary_counts_per_event_type_most_frequent_first():
     assert _summary.summary_line(events) == "6 events: 3 b_event, 2 a_event, 1 c_event"
     html = _summary.render_html("t", [{"com": {"record_type": "x", "description": "<script>"}}])
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def login_only_server(tls) -> tuple[smtp_server.SmtpServer, Controller]:
+    """The STARTTLS server of smtp_server with AUTH LOGIN only, so smtplib sends the password on a line of its own."""
+    server = smtp_server.SmtpServer("127.0.0.1", smtp_server.free_port(), "starttls", True)
+
+    def authenticator(smtp, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == smtp_server.USERNAME.encode() and auth_data.password == smtp_server.PASSWORD.encode()
+        server.logins.append(f"{mechanism}:{auth_data.login.decode()}:{'ok' if ok else 'refused'}")
+        return AuthResult(success=ok, handled=False)
+
+    controller = Controller(
+        smtp_server._Handler(server),
+        hostname=server.host,
+        port=server.port,
+        ready_timeout=5,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_exclude_mechanism=["PLAIN"],
+        tls_context=tls.server_context(),
+        require_starttls=True,
+    )
+    controller.start()
+    return server, controller
+
+
+def secret_forms() -> list[str]:
+    """The password as smtplib's debug output would show it: plain, and base64 for AUTH LOGIN and AUTH PLAIN."""
+    user, password = smtp_server.USERNAME, smtp_server.PASSWORD
+    return [
+        password,
+        base64.b64encode(password.encode()).decode(),
+        base64.b64encode(f"\0{user}\0{password}".encode()).decode(),
+        base64.b64encode(f"{user}\0{user}\0{password}".encode()).decode(),
+    ]
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+@pytest.mark.parametrize("debug", [1, 2])
+def test_smtp_debug_output_masks_the_auth_line(trust, capfd, caplog, mechanism, debug):
+    """smtplib's debug output prints what the client sends, AUTH included: none of the password's forms may show."""
+    if mechanism == "PLAIN":
+        server, controller = smtp_server.start("starttls", True, trust)
+    else:
+        server, controller = login_only_server(trust)
+    try:
+        caplog.set_level(logging.INFO, logger="airflow_cloudmarker")
+        alert = EmailAlert(**server.params(debug=debug))
+        alert.write(mock_events()[0])
+        alert.done()
+    finally:
+        controller.stop()
+    assert server.logins == [f"{mechanism}:cmuser:ok"] and len(server.messages) == 1
+    captured = capfd.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    assert "send:" in shown and "reply:" in shown, shown[-2000:]  # debug output is really on
+    for form in secret_forms():
+        assert form not in shown, f"{form!r} appeared in the SMTP debug output"
+    assert f"AUTH {mechanism} ***" in shown, shown[-3000:]
+
+
+@pytest.mark.parametrize("smtp", [("starttls", True)], indirect=True)
+def test_smtp_debug_output_masks_the_auth_line_of_a_connection(smtp, monkeypatch, capfd, caplog):
+    """With ``conn_id`` the password comes from an Airflow connection: masked the same way."""
+    conn = {
+        "conn_type": "smtp",
+        "host": smtp.host,
+        "port": smtp.port,
+        "login": smtp_server.USERNAME,
+        "password": smtp_server.PASSWORD,
+        "extra": {"disable_ssl": True, "from_email": "alerts@example.com", "retry_limit": 0},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CM_SMTP_DEBUG", json.dumps(conn))
+    caplog.set_level(logging.INFO, logger="airflow_cloudmarker")
+    alert = EmailAlert(to_addrs="sec@example.com", conn_id="cm_smtp_debug", debug=True)
+    alert.write(mock_events()[0])
+    alert.done()
+    assert smtp.logins == ["PLAIN:cmuser:ok"]
+    captured = capfd.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    assert "AUTH PLAIN ***" in shown
+    for form in secret_forms():
+        assert form not in shown
+
+
+def test_emailalert_annotations_take_what_the_constructor_accepts():
+    """The config check uses these annotations: they must allow what EmailAlert itself accepts."""
+    from airflow_cloudmarker import plugins
+
+    accepted = {"username": None, "password": None, "debug": True, "from_addr": "a@example.com", "to_addrs": "b@x.org"}
+    EmailAlert(host="smtp.example.com", **accepted)
+    assert plugins.check_param_types(EmailAlert, accepted) == []
+    assert plugins.check_param_types(EmailAlert, {"port": "25"})  # and still refuse what it refuses

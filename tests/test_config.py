@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -212,3 +213,157 @@ def test_cli_yaml_error_exits_nonzero(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"cloudmarker: error: {path}:" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["clouds", "stores", "events", "alerts"])
+def test_same_plugin_twice_in_an_audit_list_is_an_error(tmp_path, kind):
+    # Listed twice, a plugin would store every record twice and send each event four times.
+    lists = {"clouds": "[mockcloud]", "stores": "[filestore]", "events": "[mockevent]", "alerts": "[filestore]"}
+    lists[kind] = {
+        "clouds": "[mockcloud, mockcloud]",
+        "stores": "[filestore, filestore]",
+        "events": "[mockevent, mockevent]",
+        "alerts": "[filestore, filestore]",
+    }[kind]
+    body = "".join(f"    {k}: {v}\n" for k, v in lists.items())
+    path = write(tmp_path / "c.yaml", f"audits:\n  twice:\n{body}")
+    config = load_config([path])
+    key = lists[kind][1:].split(",")[0]
+    assert config.audit_errors["twice"] == [
+        f"{path}: audits.twice.{kind}: plugin key {key!r} is listed 2 times; list each plugin key once "
+        f"(every entry is a task of its own, so the records and events would be handled 2 times)"
+    ]
+    assert "mockaudit" in config.valid_audits()
+
+
+def test_a_plugin_both_store_and_alert_of_an_audit_is_allowed(tmp_path):
+    # Documented routing: FileStore keeps the records as a store and the events as an alert.
+    path = write(
+        tmp_path / "c.yaml",
+        "audits:\n  a:\n    clouds: [mockcloud]\n    stores: [filestore]\n    alerts: [filestore]\n",
+    )
+    assert load_config([path]).audit_errors == {}
+
+
+def test_cli_refuses_a_duplicate_plugin_key(tmp_path):
+    path = write(tmp_path / "c.yaml", "audits:\n  mockaudit:\n    clouds: [mockcloud, mockcloud]\n")
+    result = run_cli("-n", "-c", path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        f"cloudmarker: error: {path}: audits.mockaudit.clouds: plugin key 'mockcloud' is listed 2 times"
+        in result.stderr
+    )
+
+
+def test_methods_and_params_problems_of_one_plugin_are_both_reported(tmp_path):
+    # MockEvent used as a cloud lacks read(), and 'bogus' is not one of its params: two fixes, two lines.
+    path = write(
+        tmp_path / "c.yaml",
+        "plugins:\n  mockevent:\n    params:\n      bogus: 1\naudits:\n  a:\n    clouds: [mockevent]\n",
+    )
+    problems = load_config([path]).audit_errors["a"]
+    assert any("is used in clouds but has no read() method" in p for p in problems), problems
+    assert any("MockEvent does not accept these params" in p for p in problems), problems
+
+
+def test_param_of_the_wrong_type_is_an_error_before_anything_runs(tmp_path):
+    path = write(tmp_path / "c.yaml", "plugins:\n  mockcloud:\n    params:\n      record_count: '5'\n")
+    config = load_config([path])
+    assert config.audit_errors["mockaudit"] == [
+        f"{path}: plugins.mockcloud.params.record_count: MockCloud param record_count must be int, not '5' "
+        f"(a string); write it without quotes: record_count: 5"
+    ]
+
+
+def test_cli_reports_a_param_type_error_as_a_new_user_sees_it(tmp_path):
+    from conftest import run_cli_as_user, user_config
+
+    home = tmp_path / "home"
+    home.mkdir()
+    user_config(home, tmp_path, "plugins:\n  mockcloud:\n    params:\n      record_count: '5'\n")
+    result = run_cli_as_user("-n", home=home, timeout=120)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("cloudmarker: error:")]
+    assert lines == [
+        f"cloudmarker: error: {home}/cloudmarker.yaml: plugins.mockcloud.params.record_count: MockCloud param "
+        f"record_count must be int, not '5' (a string); write it without quotes: record_count: 5"
+    ]
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_email_param_of_the_wrong_type_names_the_key(tmp_path):
+    path = write(
+        tmp_path / "c.yaml",
+        "email:\n  from_addr: a@example.com\n  to_addrs: [b@example.com]\n  host: smtp.example.com\n  port: '2525'\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config([path])
+    assert str(info.value) == (
+        f"{path}: email.port: EmailAlert param port must be int, not '2525' (a string); "
+        f"write it without quotes: port: 2525; fix the email config"
+    )
+
+
+def documented_configs() -> list[tuple[str, str]]:
+    """Every YAML config of docs/*.md and README.md (```yaml blocks) and of the original tutorial."""
+    from conftest import REPO_ROOT
+
+    found = []
+    for doc in sorted([*(REPO_ROOT / "docs").glob("*.md"), REPO_ROOT / "README.md"]):
+        blocks = re.findall(r"^```yaml\n(.*?)^```", doc.read_text(), flags=re.S | re.M)
+        found += [(f"{doc.name}#{i + 1}", block) for i, block in enumerate(blocks)]
+    tutorial = REPO_ROOT / "docs" / "tutorial.txt"
+    found += [(f"tutorial.txt:{line}", block) for line, block in tutorial_configs(tutorial.read_text())]
+    return found
+
+
+def tutorial_configs(text: str) -> list[tuple[int, str]]:
+    """The tutorial's configs: runs of lines from a top-level config key down to the next prose line."""
+    start = re.compile(r"^( *)(plugins|audits|run|email|emailalert|logger|schedule):\s*$")
+    lines, found, i = text.splitlines(), [], 0
+    while i < len(lines):
+        match = start.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        indent, first, block = len(match.group(1)), i, []
+        while i < len(lines):
+            line = lines[i]
+            deeper = len(line) - len(line.lstrip()) > indent
+            if line.strip() and not deeper and not re.match(rf"^ {{{indent}}}[a-z_]+:", line):
+                break
+            block.append(line[indent:])
+            i += 1
+        if not any(line.strip() == "..." for line in block):  # "..." marks an abridged excerpt
+            found.append((first + 1, "\n".join(block) + "\n"))
+    return found
+
+
+@pytest.mark.parametrize(("where", "text"), [pytest.param(w, t, id=w) for w, t in documented_configs()])
+def test_documented_configs_validate(tmp_path, where, text):
+    """What the docs and the tutorial tell users to write passes validation, param types included."""
+    import yaml
+
+    from airflow_cloudmarker import plugins as plugin_loader
+
+    path = write(tmp_path / "doc.yaml", text)
+    undefined = "is not defined under"  # an excerpt may name audits or plugins defined elsewhere
+    try:
+        config = load_config([path])
+    except ConfigError as exc:
+        assert all(undefined in p for p in exc.problems), exc.problems
+        return
+    assert all(undefined in p for ps in config.audit_errors.values() for p in ps), config.audit_errors
+    for key in (yaml.safe_load(text) or {}).get("plugins") or {}:
+        plugin = config.plugins[key]
+        cls = plugin_loader.load_class(plugin.class_path)
+        plugin_loader.check_params(cls, plugin.params)
+        assert plugin_loader.check_param_types(cls, plugin.params) == [], where
+
+
+def test_documented_configs_are_found():
+    names = [where for where, _ in documented_configs()]
+    assert len([n for n in names if n.startswith("tutorial.txt")]) >= 15
+    assert len([n for n in names if ".md#" in n]) >= 17

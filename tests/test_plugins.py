@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import typing
 
 import pytest
 
@@ -76,3 +77,87 @@ def test_legacy_paths_load_this_package():
     assert plugins.load_class("airflow_cloudmarker.clouds.mockcloud.MockCloud") is MockCloud
     with pytest.raises(plugins.PluginError, match="accepted params: record_count, record_types"):
         plugins.check_params(MockCloud, {"bogus": 1})
+
+
+class _Annotated:
+    """A plugin whose constructor annotates its params the ways plugin authors do (string annotations here)."""
+
+    def __init__(
+        self,
+        count: int = 1,
+        ratio: float = 0.5,
+        flag: bool = False,
+        name: str | None = None,
+        names: list[str] | None = None,
+        mapping: dict[str, int] | None = None,
+        pair: tuple[int, str] = (1, "a"),
+        loose=None,
+        anything: typing.Any = None,
+        unknown: NameOnlyForTypeCheckers = None,  # noqa: F821 - cannot be resolved: not checked
+    ):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"count": "5"}, "_Annotated param count must be int, not '5' (a string); write it without quotes: count: 5"),
+        (
+            {"count": True},
+            "_Annotated param count must be int, not True (true/false); set count to a value of type int",
+        ),
+        ({"count": 2.5}, "_Annotated param count must be int, not 2.5 (a number)"),
+        (
+            {"ratio": "x"},
+            "_Annotated param ratio must be float, not 'x' (a string); set ratio to a value of type float",
+        ),
+        (
+            {"flag": "true"},
+            "_Annotated param flag must be bool, not 'true' (a string); write it without quotes: flag: true",
+        ),
+        ({"flag": 1}, "_Annotated param flag must be bool, not 1 (an integer)"),
+        ({"name": 12345}, "_Annotated param name must be str or null, not 12345 (an integer); quote it: name: '12345'"),
+        ({"names": "apple"}, "_Annotated param names must be list of str or null, not 'apple' (a string)"),
+        ({"names": ["a", 2]}, "_Annotated param names must be list of str or null, not ['a', 2] (a list)"),
+        ({"mapping": {"a": "1"}}, "_Annotated param mapping must be mapping of str to int or null"),
+        ({"mapping": [1]}, "_Annotated param mapping must be mapping of str to int or null, not [1] (a list)"),
+        ({"pair": [1, 2]}, "_Annotated param pair must be list of 2 values (int, str), not [1, 2] (a list)"),
+    ],
+)
+def test_param_types_are_checked_against_the_constructors_annotations(params, expected):
+    (error,) = plugins.check_param_types(_Annotated, params)
+    assert str(error).startswith(expected), str(error)
+    assert error.param == next(iter(params))
+
+
+def test_values_that_fit_their_annotation_pass():
+    good = {
+        "count": 3,
+        "ratio": 2,  # float takes an int
+        "flag": False,
+        "name": None,
+        "names": ["a", "b"],
+        "mapping": {"a": 1},
+        "pair": [1, "x"],  # YAML has no tuples: a list of the right shape
+        "loose": object(),  # unannotated: anything
+        "anything": [{"x": 1}],
+        "unknown": "not checked",  # the annotation cannot be resolved
+    }
+    assert plugins.check_param_types(_Annotated, good) == []
+    assert set(plugins.param_hints(_Annotated)) == set(good) - {"loose", "unknown"}
+
+
+def test_mockcloud_record_count_as_a_string_is_a_type_error():
+    (error,) = plugins.check_param_types(MockCloud, {"record_count": "5", "record_types": ["a", "b"]})
+    assert str(error) == (
+        "MockCloud param record_count must be int, not '5' (a string); write it without quotes: record_count: 5"
+    )
+    assert plugins.check_param_types(MockCloud, {"record_types": "foo"})  # a string is not a list of record types
+
+
+def test_classes_without_a_python_constructor_are_not_checked():
+    class NoInit:
+        pass
+
+    assert plugins.check_param_types(NoInit, {"x": 1}) == []
+    assert plugins.check_param_types(dict, {"x": 1}) == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ MODE_EXTRAS = {
     "disable": {"disable_ssl": True, "disable_tls": True},
 }
 INLINE_CONN_ID = "cloudmarker_inline_smtp"
+#: What SMTP debug output shows instead of credentials.
+MASK = "***"
+_AUTH_COMMAND = re.compile(r"(AUTH\s+[\w-]+)\s+[^\s'\\]+", re.IGNORECASE)
 
 
 class EmailSendError(Exception):
@@ -147,6 +151,53 @@ def smtp_settings(
     )
 
 
+def _secret_forms(username: str | None, password: str | None) -> list[str]:
+    """The password as an SMTP dialogue carries it: plain, base64 (AUTH LOGIN), base64 of AUTH PLAIN's payload."""
+    if not password:
+        return []
+    user = username or ""
+    forms = [password, base64.b64encode(password.encode()).decode()]
+    forms += [base64.b64encode(f"{authz}\0{user}\0{password}".encode()).decode() for authz in ("", user)]
+    return sorted(set(forms), key=len, reverse=True)
+
+
+def mask_debug_output(client: smtplib.SMTP, username: str | None, password: str | None) -> None:
+    """Send ``client``'s debug output to this module's logger with every credential masked.
+
+    smtplib prints its debug lines straight to stderr, past Airflow's log masker, and they show
+    what the client sends: ``AUTH PLAIN <base64 of user and password>``, or for AUTH LOGIN the
+    base64 password on a line of its own. So while the client authenticates, each line it sends
+    is masked whatever the mechanism (the AUTH command keeps its name); any remaining form of the
+    password is masked too, and the lines go through logging, where Airflow masks secrets again.
+    """
+    forms = _secret_forms(username, password)
+    authenticating = False
+    authenticate = client.auth
+
+    def auth(*args: Any, **kwargs: Any) -> Any:
+        nonlocal authenticating
+        authenticating = True
+        try:
+            return authenticate(*args, **kwargs)
+        finally:
+            authenticating = False
+
+    def print_debug(*args: Any) -> None:
+        line = " ".join(str(a) for a in args)
+        sent = bool(args) and args[0] == "send:"
+        if sent and authenticating:
+            command = _AUTH_COMMAND.match(str(args[1]).strip("'\""))
+            line = f"send: '{command.group(1)} {MASK}'" if command else f"send: {MASK}"
+        elif sent:  # an AUTH sent some other way than auth(): its argument is a credential too
+            line = _AUTH_COMMAND.sub(rf"\1 {MASK}", line)
+        for form in forms:
+            line = line.replace(form, MASK)
+        log.info("smtplib: %s", line)
+
+    client.auth = auth  # type: ignore[method-assign]  # login() calls self.auth(...)
+    client._print_debug = print_debug  # type: ignore[attr-defined]  # every debug line goes through it
+
+
 def _smtp_hook_class():
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
@@ -177,6 +228,7 @@ def _smtp_hook_class():
         def _build_client(self):
             client = super()._build_client()
             if self._settings.debug:
+                mask_debug_output(client, self.smtp_user, self.smtp_password)
                 client.set_debuglevel(self._settings.debug)
             return client
 

@@ -26,7 +26,8 @@ class EmailAlert:
     - ``host``: SMTP server; ``port``: 0 (default) means 465, 587 or 25 for ``ssl_mode``.
     - ``ssl_mode``: ``ssl`` (implicit TLS, default), ``starttls`` or ``disable``.
     - ``username`` / ``password``: login, when the server wants one.
-    - ``debug``: smtplib debug level (0 off).
+    - ``debug``: smtplib debug level (0 off, 1 or 2, or true); the lines go to the log with the
+      AUTH exchange masked.
     - ``conn_id``: an Airflow SMTP connection instead of host/port/ssl_mode/username/password
       (recommended: the password then lives in Airflow's secrets, not in YAML).
     - ``send_empty``: also send when the run found no events (default false).
@@ -40,9 +41,9 @@ class EmailAlert:
         host: str = "",
         port: int = 0,
         ssl_mode: str = "ssl",
-        username: str = "",
-        password: str = "",
-        debug: int = 0,
+        username: str | None = "",
+        password: str | None = "",
+        debug: int | bool = 0,
         conn_id: str | None = None,
         send_empty: bool = False,
     ):

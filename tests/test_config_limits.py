@@ -1,0 +1,210 @@
+"""Hostile and huge configs: not UTF-8, YAML alias bombs, deep or recursive values, a 5 MB config.
+
+Each is refused (or loaded) the way a user meets it: one line naming the file through the
+``cloudmarker`` command, quickly, and a big config parsed once per process.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import pytest
+import yaml
+from conftest import run_cli_as_user
+
+from airflow_cloudmarker import config as config_mod
+from airflow_cloudmarker.config import ConfigError, load_config
+
+
+def write(path, text: str) -> str:
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def list_bomb(levels: int = 9) -> str:
+    """The classic "billion laughs": each anchor is a list of ten aliases of the one before (10**levels values)."""
+    lines = ["x-laughs:", "  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    lines += ["plugins:", "  mockcloud:", "    params:", f"      record_types: *l{levels}"]
+    return "\n".join(lines) + "\n"
+
+
+def mapping_bomb(levels: int = 9) -> str:
+    """The same with mappings, which merging the cascade would walk (it ran out of memory before)."""
+    lines = ["x-laughs:", "  m0: &m0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9, j: 10}"]
+    lines += [f"  m{i}: &m{i} {{{', '.join(f'k{j}: *m{i - 1}' for j in range(10))}}}" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("cloudmarker: error:")]
+
+
+def test_config_not_utf8_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("# Réglages de l'équipe\nrun: [mockaudit]\n".encode("latin-1"))
+    result = run_cli_as_user("-n", "-c", str(path), home=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert error_lines(result) == [
+        f"cloudmarker: error: {path}:1: not UTF-8 text (byte 0xe9 at offset 3 cannot be decoded); "
+        f"save the file as UTF-8"
+    ]
+
+
+def test_utf8_with_a_byte_order_mark_and_accents_loads(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes("\ufeff# Réglages\nplugins:\n  mockcloud:\n    params:\n      record_types: [café]\n".encode())
+    assert load_config([str(path)]).plugins["mockcloud"].params["record_types"] == ["café"]
+
+
+@pytest.mark.parametrize("bomb", [list_bomb, mapping_bomb])
+def test_alias_bomb_is_refused_quickly(tmp_path, bomb):
+    path = write(tmp_path / "bomb.yaml", bomb())
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load_config([path])
+    assert time.perf_counter() - started < 0.5
+    assert str(info.value) == (
+        f"{path}: YAML refused: its aliases expand to more than 1,000,000 values (an alias bomb?); "
+        f"write the values out or use fewer nested aliases"
+    )
+
+
+def test_cli_refuses_an_alias_bomb_in_one_line(tmp_path):
+    path = write(tmp_path / "bomb.yaml", list_bomb())
+    started = time.monotonic()
+    result = run_cli_as_user("-n", "-c", path, home=tmp_path, timeout=60)
+    assert time.monotonic() - started < 30  # the command's own start-up; the check itself takes milliseconds
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert error_lines(result) == [
+        f"cloudmarker: error: {path}: YAML refused: its aliases expand to more than 1,000,000 values "
+        f"(an alias bomb?); write the values out or use fewer nested aliases"
+    ]
+
+
+def test_a_few_anchors_aliases_and_merge_keys_keep_working(tmp_path):
+    path = write(
+        tmp_path / "anchors.yaml",
+        """
+        x-defaults: &types [apple, ball, cat]
+        x-params: &params {record_count: 3, record_types: *types}
+        plugins:
+          cloud_a:
+            plugin: cloudmarker.clouds.mockcloud.MockCloud
+            params: *params
+          cloud_b:
+            plugin: cloudmarker.clouds.mockcloud.MockCloud
+            params:
+              <<: *params
+              record_count: 7
+        audits:
+          a:
+            clouds: [cloud_a, cloud_b]
+            stores: &out [filestore]
+            alerts: *out
+        """,
+    )
+    config = load_config([path])
+    assert config.plugins["cloud_a"].params == {"record_count": 3, "record_types": ["apple", "ball", "cat"]}
+    assert config.plugins["cloud_b"].params == {"record_count": 7, "record_types": ["apple", "ball", "cat"]}
+    assert config.audits["a"].alerts == ("filestore",)
+    assert config.audit_errors == {}
+
+
+def test_a_hundred_thousand_aliased_values_load(tmp_path):
+    # 10**5 values written out (about 230,000 with both uses of each anchor): under the budget, accepted.
+    path = write(tmp_path / "big-aliases.yaml", list_bomb(levels=4))
+    assert len(load_config([path]).plugins["mockcloud"].params["record_types"]) == 10
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    path = write(tmp_path / "loop.yaml", "plugins:\n  mockcloud:\n    params: &p\n      record_types: [*p]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config([path])
+    assert str(info.value).startswith(f"{path}:")
+    assert "an alias refers to an anchor that contains it (a recursive value); remove the alias" in str(info.value)
+
+
+@pytest.mark.parametrize("depth", [150, 5000])
+def test_deep_nesting_is_refused_in_one_line(tmp_path, depth):
+    path = write(
+        tmp_path / "deep.yaml",
+        "plugins:\n  mockcloud:\n    params:\n      record_types: " + "[" * depth + "]" * depth + "\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config([path])
+    assert str(info.value).startswith(f"{path}:")
+    assert "\n" not in str(info.value)
+
+
+def test_non_printable_character_is_one_line(tmp_path):
+    path = tmp_path / "ctrl.yaml"
+    path.write_bytes(b"run: [mock\x07audit]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config([str(path)])
+    assert str(info.value).startswith(f"{path}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("loader", [yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)])
+def test_node_budget_with_pure_python_and_libyaml_parsers(loader):
+    """The check runs on composed nodes, so it holds whichever parser PyYAML uses."""
+    with pytest.raises(yaml.MarkedYAMLError, match="alias bomb"):
+        config_mod.check_node_graph(yaml.compose(mapping_bomb(), Loader=loader))
+    config_mod.check_node_graph(yaml.compose("a: &x [1, 2]\nb: *x\nc: {<<: {d: *x}}\n", Loader=loader))
+
+
+def test_same_contents_are_parsed_once_per_process(tmp_path):
+    path = write(tmp_path / "c.yaml", "schedule: '01:30'\n")
+    first = load_config([path])
+    assert load_config([path]) is first  # the DAG file imported again: no second parse or validation
+    write(tmp_path / "c.yaml", "schedule: '02:30'\n")
+    changed = load_config([path])
+    assert changed is not first and changed.schedule == (2, 30)
+
+
+def test_dag_file_builds_only_the_dag_airflow_parses_it_for(tmp_path, monkeypatch):
+    """A task's process parses the DAG file for one dag_id (Airflow's parsing context): build that DAG only."""
+    from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
+
+    from airflow_cloudmarker import dagfile
+
+    audits = "".join(f"  audit{i}:\n    clouds: [mockcloud]\n    stores: [filestore]\n" for i in range(5))
+    path = write(tmp_path / "c.yaml", f"audits:\n{audits}")
+    monkeypatch.setenv(config_mod.CONFIG_ENV_VAR, path)
+    dag_file = str(tmp_path / "cloudmarker_dags.py")
+    assert sorted(dagfile.load_dags(dag_file)) == ["audit0", "audit1", "audit2", "audit3", "audit4", "mockaudit"]
+    with _airflow_parsing_context_manager(dag_id="audit3", task_id="fetch_mockcloud"):
+        dags = dagfile.load_dags(dag_file)
+    assert list(dags) == ["audit3"] and dags["audit3"].fileloc == dag_file
+    with _airflow_parsing_context_manager(dag_id="not_an_audit_here", task_id="t"):
+        assert dagfile.load_dags(dag_file) == {}
+
+
+def test_a_5_mb_config_stays_far_under_the_dag_file_import_timeout(tmp_path, monkeypatch):
+    """Airflow gives a DAG file import 30 s (dagbag_import_timeout); a task's import of a 5 MB config took 22 s."""
+    import importlib.util
+
+    from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
+    from conftest import REPO_ROOT
+
+    from airflow_cloudmarker import dagfile
+
+    spec = importlib.util.spec_from_file_location("bench_config", REPO_ROOT / "bench" / "bench_config.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = tmp_path / "big.yaml"
+    assert bench.generate(path, 5.0, 2000) > 4_500_000
+    monkeypatch.setenv(config_mod.CONFIG_ENV_VAR, str(path))
+    with _airflow_parsing_context_manager(dag_id="audit1000", task_id="fetch_cloud1000"):
+        started = time.perf_counter()
+        assert list(dagfile.load_dags(str(tmp_path / "dags.py"))) == ["audit1000"]
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        dagfile.load_dags(str(tmp_path / "dags.py"))
+        again = time.perf_counter() - started
+    assert first < 12, f"first import of the DAG file took {first:.1f} s"
+    assert again < 1, f"a second import in the same process took {again:.1f} s (the config was parsed again)"
