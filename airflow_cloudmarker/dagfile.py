@@ -9,6 +9,7 @@ flag every DAG of the file as broken.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -30,8 +31,6 @@ def config_paths() -> list[str]:
     except Exception:
         value = ""
     if value:
-        import os
-
         return [p for p in value.split(os.pathsep) if p.strip()]
     return list(config_mod.DEFAULT_CONFIG_PATHS)
 
@@ -59,11 +58,18 @@ def load_dags(fileloc: str | None = None) -> dict[str, Any]:
     )
 
 
+#: Set by ``cloudmarker -n`` to the audits of its ``run`` list (``,``-separated): its ``dag.test()``
+#: imports the DAG file with no parsing context, and needs no DAG of the other audits.
+AUDITS_ENV_VAR = "CLOUDMARKER_AUDITS"
+
+
 def wanted_audits(config: config_mod.Config, parsing_dag_id: str | None) -> list[str] | None:
     """The audits to build: all (None) when the DAG processor parses the file, else the one Airflow asks for.
 
     A dag_id that is not one of this file's audits builds nothing (the task's DAG is not here).
+    Under ``cloudmarker -n`` only the audits it runs are built.
     """
     if not parsing_dag_id:
-        return None
+        only = os.environ.get(AUDITS_ENV_VAR)
+        return None if only is None else [a for a in only.split(",") if a in config.audits]
     return [parsing_dag_id] if parsing_dag_id in config.audits else []

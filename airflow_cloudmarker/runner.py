@@ -212,7 +212,7 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*")  # dag.test's in-process API client
 
-    from airflow_cloudmarker import factory, notify
+    from airflow_cloudmarker import dagfile, factory, notify
 
     metadb.ensure_database()  # imports Airflow, which replaces the logging configuration: ours comes after
     configure_logging(config.logger)
@@ -224,6 +224,7 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
             "marked it failed and deleted its record batches"
         )
     dag_file = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], environment.DAG_FILE_NAME)
+    os.environ[dagfile.AUDITS_ENV_VAR] = ",".join(config.run)  # each dag.test() imports the DAG file again
     dags = factory.build_dags(config, config.run, notify.dag_callbacks, fileloc=dag_file)
     results: list[AuditResult] = []
     with local_runs.RunOwner() as owner, stop_on_ctrl_c(), notify.all_audits(config, list(config.run)) as all_results:

@@ -166,12 +166,23 @@ def test_same_contents_are_parsed_once_per_process(tmp_path):
     assert changed is not first and changed.schedule == (2, 30)
 
 
+def forget_parsing_context_after_the_test(monkeypatch) -> None:
+    """Airflow's parsing context manager leaves its variables set when they were unset before: a later
+    test's DAG file would then build only that DAG. Recorded as unset here, monkeypatch unsets them again."""
+    from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID, _AIRFLOW_PARSING_CONTEXT_TASK_ID
+
+    for name in (_AIRFLOW_PARSING_CONTEXT_DAG_ID, _AIRFLOW_PARSING_CONTEXT_TASK_ID):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
 def test_dag_file_builds_only_the_dag_airflow_parses_it_for(tmp_path, monkeypatch):
     """A task's process parses the DAG file for one dag_id (Airflow's parsing context): build that DAG only."""
     from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
 
     from airflow_cloudmarker import dagfile
 
+    forget_parsing_context_after_the_test(monkeypatch)
     audits = "".join(f"  audit{i}:\n    clouds: [mockcloud]\n    stores: [filestore]\n" for i in range(5))
     path = write(tmp_path / "c.yaml", f"audits:\n{audits}")
     monkeypatch.setenv(config_mod.CONFIG_ENV_VAR, path)
@@ -182,6 +193,10 @@ def test_dag_file_builds_only_the_dag_airflow_parses_it_for(tmp_path, monkeypatc
     assert list(dags) == ["audit3"] and dags["audit3"].fileloc == dag_file
     with _airflow_parsing_context_manager(dag_id="not_an_audit_here", task_id="t"):
         assert dagfile.load_dags(dag_file) == {}
+    # cloudmarker -n's dag.test() imports the file with no parsing context: only the audits it runs.
+    forget_parsing_context_after_the_test(monkeypatch)
+    monkeypatch.setenv(dagfile.AUDITS_ENV_VAR, "audit1,audit4,gone")
+    assert sorted(dagfile.load_dags(dag_file)) == ["audit1", "audit4"]
 
 
 def test_a_5_mb_config_stays_far_under_the_dag_file_import_timeout(tmp_path, monkeypatch):
@@ -199,6 +214,7 @@ def test_a_5_mb_config_stays_far_under_the_dag_file_import_timeout(tmp_path, mon
     path = tmp_path / "big.yaml"
     assert bench.generate(path, 5.0, 2000) > 4_500_000
     monkeypatch.setenv(config_mod.CONFIG_ENV_VAR, str(path))
+    forget_parsing_context_after_the_test(monkeypatch)
     with _airflow_parsing_context_manager(dag_id="audit1000", task_id="fetch_cloud1000"):
         started = time.perf_counter()
         assert list(dagfile.load_dags(str(tmp_path / "dags.py"))) == ["audit1000"]
