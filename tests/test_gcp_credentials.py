@@ -12,7 +12,7 @@ import os
 import pytest
 from gcp_server import make_service_account_key
 
-from airflow_cloudmarker.clouds._gcpcredentials import GCPCredentialsError, load_credentials
+from airflow_cloudmarker.gcp.credentials import GCPCredentialsError, load_credentials
 
 TOKEN_URI = "http://127.0.0.1:9/token"
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.clouds._aznormalize import field
+from airflow_cloudmarker.azure.normalize import field
 
 DEFAULT_ARM_URL = "https://management.azure.com"
 #: Microsoft Entra hosts MSAL knows (public cloud, China, US Government)
