@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from airflow_cloudmarker import plugins as plugin_loader
+from airflow_cloudmarker import smtp
 
 #: The tutorial's default cascade, after the base config.
 DEFAULT_CONFIG_PATHS: tuple[str, ...] = (
@@ -39,6 +40,8 @@ AUDIT_OPTIONS = ("alert_on",)
 #: A plugin's ``on_error`` (beside ``plugin`` and ``params``): what an event plugin raising on a record does.
 ON_ERROR_CHOICES = ("fail", "skip")
 TOP_LEVEL_KEYS = ("plugins", "audits", "run", "logger", "schedule", "timezone", "email")
+#: The top-level ``email`` takes this plugin's params; loaded by path like any plugin (config is below plugins).
+EMAIL_PARAMS_PLUGIN = "airflow_cloudmarker.alerts.emailalert.EmailAlert"
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SCHEDULE_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
@@ -516,17 +519,15 @@ class _Validator:
         """The top-level ``email`` takes EmailAlert's params (begin/end audit emails): check them now."""
         if not value:
             return
-        from airflow_cloudmarker.alerts import _smtp
-        from airflow_cloudmarker.alerts.emailalert import EmailAlert
-
-        type_errors = plugin_loader.check_param_types(EmailAlert, value)
+        email_alert = plugin_loader.load_class(EMAIL_PARAMS_PLUGIN)
+        type_errors = plugin_loader.check_param_types(email_alert, value)
         for error in type_errors:
             self.fatal.append(f"{self.where('email', error.param)}: {error}; fix the email config")
         if type_errors:
             return
         try:
-            plugin_loader.check_params(EmailAlert, value)
-            _smtp.smtp_settings("email", **_smtp.smtp_params(value))  # values only: no network
+            plugin_loader.check_params(email_alert, value)
+            smtp.smtp_settings("email", **smtp.smtp_params(value))  # values only: no network
         except plugin_loader.PluginError as exc:
             self.fatal.append(f"{self.where('email')}: {exc}; fix the email config")
         except (TypeError, ValueError) as exc:

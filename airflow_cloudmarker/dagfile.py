@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from airflow_cloudmarker import config as config_mod
-from airflow_cloudmarker import factory
+from airflow_cloudmarker import factory, notify
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
 
 log = logging.getLogger("airflow_cloudmarker.dagfile")
 
@@ -36,7 +39,7 @@ def config_paths() -> list[str]:
     return list(config_mod.DEFAULT_CONFIG_PATHS)
 
 
-def load_dags(fileloc: str | None = None) -> dict[str, Any]:
+def load_dags(fileloc: str | None = None) -> dict[str, DAG]:
     """DAGs for the DAG file's globals(). A config error of the whole cascade raises (Airflow shows it).
 
     ``fileloc`` defaults to the file of the caller, the DAG file itself. The config is parsed
@@ -52,10 +55,12 @@ def load_dags(fileloc: str | None = None) -> dict[str, Any]:
     config = config_mod.load_config(config_paths())
     for warning in config.warnings:
         log.warning("%s", warning)
-    from airflow_cloudmarker import notify
-
     return factory.build_dags(
-        config, wanted_audits(config, get_parsing_context().dag_id), notify.dag_callbacks, fileloc
+        config,
+        wanted_audits(config, get_parsing_context().dag_id),
+        notify.dag_callbacks,
+        fileloc,
+        begin_hook=notify.begin_callback,
     )
 
 
