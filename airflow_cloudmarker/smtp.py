@@ -338,6 +338,7 @@ def _authenticate(client: smtplib.SMTP, server: Server) -> None:
     if server.oauth2_token is not None:
         identity = server.login or server.from_email or ""
         token = server.oauth2_token
+        client.ehlo_or_helo_if_needed()  # auth() does not greet first (login() does): a 503 would pass as success
         client.auth("XOAUTH2", lambda challenge=None: f"user={identity}\x01auth=Bearer {token}\x01\x01")
     elif server.login and server.password:
         client.login(server.login, server.password)
