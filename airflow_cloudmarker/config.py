@@ -204,6 +204,7 @@ class _GuardedLoader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
 
 
 def _parse_yaml(text: str, source: str) -> Any:
+    # Marked YAML errors are not chained: their text quotes the config line, which may hold an inline password.
     try:
         return yaml.load(text, Loader=_GuardedLoader)  # noqa: S506 - a SafeLoader subclass
     except _YamlLimitError as exc:
@@ -216,9 +217,9 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise ConfigError([f"{where}: YAML syntax error: {problem}; fix the YAML at that line"]) from None
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
-        raise ConfigError([f"{source}: YAML error: {detail}; fix the file"]) from None
-    except RecursionError:  # PyYAML's pure-Python composer recurses once per nesting level
-        raise ConfigError([f"{source}: YAML refused: nested too deep to read; flatten the values"]) from None
+        raise ConfigError([f"{source}: YAML error: {detail}; fix the file"]) from exc  # no snippet: all shown
+    except RecursionError as exc:  # PyYAML's pure-Python composer recurses once per nesting level
+        raise ConfigError([f"{source}: YAML refused: nested too deep to read; flatten the values"]) from exc
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -232,7 +233,7 @@ def _decode(data: bytes, source: str) -> str:
                 f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be "
                 f"decoded); save the file as UTF-8"
             ]
-        ) from None
+        ) from None  # not chained: the error holds the file's bytes (inline passwords too) in its ``object``
 
 
 def _read_files(paths: Iterable[str]) -> list[tuple[str, bytes]]:
@@ -246,7 +247,7 @@ def _read_files(paths: Iterable[str]) -> list[tuple[str, bytes]]:
             with open(full, "rb") as f:
                 files.append((full, f.read()))
         except OSError as exc:
-            raise ConfigError([f"{full}: cannot read config file: {exc.strerror}"]) from None
+            raise ConfigError([f"{full}: cannot read config file: {exc.strerror}"]) from exc
     return files
 
 

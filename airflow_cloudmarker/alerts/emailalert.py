@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class EmailAlert:
-    """Send the events of an audit run by email through SMTP (the smtp provider's SmtpHook).
+    """Send the events of an audit run by email through SMTP (inline params or an Airflow SMTP connection).
 
     Params (the tutorial's, as the original ``cloudmarker.util.send_email``):
 
@@ -89,5 +89,5 @@ class EmailAlert:
                 attachments,
             )
         except smtp.EmailSendError as exc:
-            raise RuntimeError(f"EmailAlert: {exc}") from None
+            raise RuntimeError(f"EmailAlert: {exc}") from exc
         self._events = []

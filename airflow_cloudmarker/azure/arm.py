@@ -155,6 +155,7 @@ def authenticate(s: AzureSettings) -> Any:
     try:
         cred.get_token(scope(s))
     except (CredentialUnavailableError, ClientAuthenticationError) as exc:
+        # Not chained: an authentication error keeps the token request, whose body holds the client secret.
         first_line = (str(getattr(exc, "message", None) or exc).strip().splitlines() or [""])[0][:300]
         if uses_default:
             raise AzureAuthError(
