@@ -9,6 +9,51 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
+def _option(description: str, kind: str, default: str, example: str) -> dict[str, str | None]:
+    return {"description": description, "version_added": "0.1.0", "type": kind, "example": example, "default": default}
+
+
+def _options() -> dict[str, dict[str, str | None]]:
+    """Every ``[cloudmarker]`` option the package reads (env: ``AIRFLOW__CLOUDMARKER__<NAME>``), with its default.
+
+    The defaults are the code's own fallbacks (tests/test_architecture.py checks both ways), so
+    declaring them changes nothing but what ``airflow config list`` shows.
+    """
+    return {
+        "config_path": _option(
+            "Colon-separated list of YAML config files cascaded over the built-in base config "
+            "(the CLOUDMARKER_CONFIG environment variable wins; empty: the tutorial's default cascade).",
+            "string",
+            "",
+            "/etc/cloudmarker.yaml:/opt/airflow/cloudmarker.yaml",
+        ),
+        "findings_path": _option(
+            "Where the findings state (new/open/resolved across runs) is kept: a local path or object "
+            "storage URL. Empty: cloudmarker-findings beside the XComs ([common.io] xcom_objectstorage_path), "
+            "else under AIRFLOW_HOME.",
+            "string",
+            "",
+            "s3://aws_default@my-bucket/cloudmarker-findings",
+        ),
+        "task_retries": _option(
+            "Retries of each plugin task of an audit. cloudmarker -n sets 0 for itself (a laptop run fails fast).",
+            "integer",
+            "2",
+            "3",
+        ),
+        "retry_delay_seconds": _option("Seconds between a failed task try and its retry.", "integer", "60", "300"),
+        "batch_size": _option(
+            "Records per XCom batch at most (a batch is also cut at batch_bytes).", "integer", "50000", "10000"
+        ),
+        "batch_bytes": _option(
+            "Encoded JSON bytes per XCom batch at most: bounds a task's memory whatever the record size.",
+            "integer",
+            "4000000",
+            "1000000",
+        ),
+    }
+
+
 def get_provider_info() -> dict:
     """Describe this distribution to Airflow's providers manager (``airflow providers list``)."""
     return {
@@ -22,19 +67,5 @@ def get_provider_info() -> dict:
         "connection-types": [
             {"connection-type": "splunk_hec", "hook-class-name": "airflow_cloudmarker.hooks.splunk.SplunkHecHook"}
         ],
-        "config": {
-            "cloudmarker": {
-                "description": "Cloudmarker settings.",
-                "options": {
-                    "config_path": {
-                        "description": "Colon-separated list of YAML config files cascaded over the "
-                        "built-in base config (the CLOUDMARKER_CONFIG environment variable wins).",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "/etc/cloudmarker.yaml:/opt/airflow/cloudmarker.yaml",
-                        "default": "",
-                    }
-                },
-            }
-        },
+        "config": {"cloudmarker": {"description": "Cloudmarker settings.", "options": _options()}},
     }

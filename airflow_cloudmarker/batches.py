@@ -150,27 +150,3 @@ def read_batches(ti: XComAccess, manifests: Iterable[dict]) -> Iterator[list[dic
                     f"the XCom object store lost it or the upstream task was cleared; rerun the upstream task"
                 )
             yield rec.loads(value["records"])
-
-
-def count_manifest(counts: Any, manifest: Any) -> None:
-    """Add one task's manifest to ``counts`` (anything with records, events, written, new and resolved).
-
-    The run summary of ``cloudmarker -n`` and the end-of-audit email read the same manifests.
-    ``repaired`` and ``skipped`` (records and events) are added where ``counts`` has them.
-    """
-    if not isinstance(manifest, dict):
-        return
-    kind = manifest.get("kind")
-    if kind in ("cloud", "event"):
-        for name in ("repaired", "skipped"):
-            if manifest.get(name) and hasattr(counts, name):
-                setattr(counts, name, getattr(counts, name) + manifest[name])
-    if kind == "cloud":
-        counts.records += manifest.get("records", 0)
-    elif kind == "event":
-        counts.events += manifest.get("records", 0)
-    elif kind == "findings":
-        counts.new += manifest.get("new", 0)
-        counts.resolved += manifest.get("resolved", 0)
-    elif kind in ("store", "alert"):
-        counts.written += manifest.get("written", 0)

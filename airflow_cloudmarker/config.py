@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from airflow_cloudmarker import plugins as plugin_loader
+from airflow_cloudmarker import smtp
 
 #: The tutorial's default cascade, after the base config.
 DEFAULT_CONFIG_PATHS: tuple[str, ...] = (
@@ -39,6 +40,8 @@ AUDIT_OPTIONS = ("alert_on",)
 #: A plugin's ``on_error`` (beside ``plugin`` and ``params``): what an event plugin raising on a record does.
 ON_ERROR_CHOICES = ("fail", "skip")
 TOP_LEVEL_KEYS = ("plugins", "audits", "run", "logger", "schedule", "timezone", "email")
+#: The top-level ``email`` takes this plugin's params; loaded by path like any plugin (config is below plugins).
+EMAIL_PARAMS_PLUGIN = "airflow_cloudmarker.alerts.emailalert.EmailAlert"
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SCHEDULE_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
@@ -201,6 +204,7 @@ class _GuardedLoader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
 
 
 def _parse_yaml(text: str, source: str) -> Any:
+    # Marked YAML errors are not chained: their text quotes the config line, which may hold an inline password.
     try:
         return yaml.load(text, Loader=_GuardedLoader)  # noqa: S506 - a SafeLoader subclass
     except _YamlLimitError as exc:
@@ -213,9 +217,9 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise ConfigError([f"{where}: YAML syntax error: {problem}; fix the YAML at that line"]) from None
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
-        raise ConfigError([f"{source}: YAML error: {detail}; fix the file"]) from None
-    except RecursionError:  # PyYAML's pure-Python composer recurses once per nesting level
-        raise ConfigError([f"{source}: YAML refused: nested too deep to read; flatten the values"]) from None
+        raise ConfigError([f"{source}: YAML error: {detail}; fix the file"]) from exc  # no snippet: all shown
+    except RecursionError as exc:  # PyYAML's pure-Python composer recurses once per nesting level
+        raise ConfigError([f"{source}: YAML refused: nested too deep to read; flatten the values"]) from exc
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -229,7 +233,7 @@ def _decode(data: bytes, source: str) -> str:
                 f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be "
                 f"decoded); save the file as UTF-8"
             ]
-        ) from None
+        ) from None  # not chained: the error holds the file's bytes (inline passwords too) in its ``object``
 
 
 def _read_files(paths: Iterable[str]) -> list[tuple[str, bytes]]:
@@ -243,7 +247,7 @@ def _read_files(paths: Iterable[str]) -> list[tuple[str, bytes]]:
             with open(full, "rb") as f:
                 files.append((full, f.read()))
         except OSError as exc:
-            raise ConfigError([f"{full}: cannot read config file: {exc.strerror}"]) from None
+            raise ConfigError([f"{full}: cannot read config file: {exc.strerror}"]) from exc
     return files
 
 
@@ -516,17 +520,15 @@ class _Validator:
         """The top-level ``email`` takes EmailAlert's params (begin/end audit emails): check them now."""
         if not value:
             return
-        from airflow_cloudmarker.alerts import _smtp
-        from airflow_cloudmarker.alerts.emailalert import EmailAlert
-
-        type_errors = plugin_loader.check_param_types(EmailAlert, value)
+        email_alert = plugin_loader.load_class(EMAIL_PARAMS_PLUGIN)
+        type_errors = plugin_loader.check_param_types(email_alert, value)
         for error in type_errors:
             self.fatal.append(f"{self.where('email', error.param)}: {error}; fix the email config")
         if type_errors:
             return
         try:
-            plugin_loader.check_params(EmailAlert, value)
-            _smtp.smtp_settings("email", **_smtp.smtp_params(value))  # values only: no network
+            plugin_loader.check_params(email_alert, value)
+            smtp.smtp_settings("email", **smtp.smtp_params(value))  # values only: no network
         except plugin_loader.PluginError as exc:
             self.fatal.append(f"{self.where('email')}: {exc}; fix the email config")
         except (TypeError, ValueError) as exc:

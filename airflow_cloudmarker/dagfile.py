@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from airflow_cloudmarker import config as config_mod
-from airflow_cloudmarker import factory
+from airflow_cloudmarker import environment, factory, notify
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
 
 log = logging.getLogger("airflow_cloudmarker.dagfile")
 
@@ -35,7 +38,7 @@ def config_paths() -> list[str]:
     return list(config_mod.DEFAULT_CONFIG_PATHS)
 
 
-def load_dags(fileloc: str | None = None) -> dict[str, Any]:
+def load_dags(fileloc: str | None = None) -> dict[str, DAG]:
     """DAGs for the DAG file's globals(). A config error of the whole cascade raises (Airflow shows it).
 
     ``fileloc`` defaults to the file of the caller, the DAG file itself. The config is parsed
@@ -51,16 +54,13 @@ def load_dags(fileloc: str | None = None) -> dict[str, Any]:
     config = config_mod.load_config(config_paths())
     for warning in config.warnings:
         log.warning("%s", warning)
-    from airflow_cloudmarker import notify
-
     return factory.build_dags(
-        config, wanted_audits(config, get_parsing_context().dag_id), notify.dag_callbacks, fileloc
+        config,
+        wanted_audits(config, get_parsing_context().dag_id),
+        notify.dag_callbacks,
+        fileloc,
+        begin_hook=notify.begin_callback,
     )
-
-
-#: Set by ``cloudmarker -n`` to the audits of its ``run`` list (``,``-separated): its ``dag.test()``
-#: imports the DAG file with no parsing context, and needs no DAG of the other audits.
-AUDITS_ENV_VAR = "CLOUDMARKER_AUDITS"
 
 
 def wanted_audits(config: config_mod.Config, parsing_dag_id: str | None) -> list[str] | None:
@@ -70,6 +70,6 @@ def wanted_audits(config: config_mod.Config, parsing_dag_id: str | None) -> list
     Under ``cloudmarker -n`` only the audits it runs are built.
     """
     if not parsing_dag_id:
-        only = os.environ.get(AUDITS_ENV_VAR)
+        only = os.environ.get(environment.AUDITS_ENV_VAR)
         return None if only is None else [a for a in only.split(",") if a in config.audits]
     return [parsing_dag_id] if parsing_dag_id in config.audits else []

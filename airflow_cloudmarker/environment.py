@@ -20,6 +20,9 @@ from airflow_cloudmarker.config import CONFIG_ENV_VAR  # config imports no Airfl
 
 XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
 DAG_FILE_NAME = "cloudmarker_dags.py"
+#: Set by ``cloudmarker -n`` to the audits of its ``run`` list (``,``-separated): its ``dag.test()``
+#: imports the DAG file with no parsing context, and needs no DAG of the other audits.
+AUDITS_ENV_VAR = "CLOUDMARKER_AUDITS"
 
 
 class AirflowImportedTooEarly(RuntimeError):

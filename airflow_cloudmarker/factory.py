@@ -21,24 +21,34 @@ import datetime as dt
 import logging
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_cloudmarker import batches, tasks
+from airflow_cloudmarker import batches, results, tasks
 from airflow_cloudmarker import plugins as plugin_loader
-from airflow_cloudmarker.config import AuditConfig, Config
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG, Context
+    from airflow.timetables.base import Timetable
+
+    from airflow_cloudmarker.config import AuditConfig, Config
 
 log = logging.getLogger(__name__)
 
 TAGS = ["cloudmarker"]
 DEFAULT_RETRIES = 2
+DEFAULT_RETRY_DELAY_SECONDS = 60
 DEFAULT_SHARD_CONCURRENCY = 8
 FINDINGS_TASK_ID = "findings"
+#: The first task, there only to carry the begin-of-audit callback (Airflow has no DAG-level start callback).
+BEGIN_TASK_ID = "audit_begin"
 #: Callables with the signature (config, audit) -> dict of DAG keyword arguments (callbacks).
-DagKwargsHook = Callable[[Config, AuditConfig], dict[str, Any]]
+DagKwargsHook = Callable[["Config", "AuditConfig"], dict[str, Any]]
+#: Callables with the signature (config, audit) -> the begin task's ``on_execute_callback``, or None for no begin task.
+BeginHook = Callable[["Config", "AuditConfig"], "Callable[[Context], None] | None"]
 
 
 def _setting(name: str, default: int) -> int:
-    """An integer from Airflow's ``[cloudmarker]`` config section (env: AIRFLOW__CLOUDMARKER__NAME)."""
+    """An integer from Airflow's ``[cloudmarker]`` config section (env: AIRFLOW__CLOUDMARKER__<NAME>)."""
     from airflow.configuration import conf
 
     try:
@@ -55,7 +65,7 @@ def local_timezone_name() -> str:
     return pendulum.local_timezone().name
 
 
-def build_timetable(config: Config):
+def build_timetable(config: Config) -> Timetable | None:
     """``schedule: "HH:MM"`` -> every day at that local (or ``timezone:``) time; None when unset."""
     if config.schedule is None:
         return None
@@ -71,12 +81,17 @@ def _named(name: str, body: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_dag(
-    config: Config, audit: AuditConfig, extra_dag_kwargs: dict[str, Any] | None = None, fileloc: str | None = None
-):
+    config: Config,
+    audit: AuditConfig,
+    extra_dag_kwargs: dict[str, Any] | None = None,
+    fileloc: str | None = None,
+    begin_callback: Callable[[Context], None] | None = None,
+) -> DAG:
     """Build the DAG of one validated audit.
 
     ``fileloc`` is the DAG file that asked for it: Airflow would otherwise record this module
-    as the DAG's file, and workers re-parse a DAG from its file to run its tasks.
+    as the DAG's file, and workers re-parse a DAG from its file to run its tasks. With
+    ``begin_callback`` a first task, ``audit_begin``, runs it (the begin-of-audit email).
     """
     from airflow.sdk import DAG, TriggerRule, task
 
@@ -97,7 +112,7 @@ def build_dag(
         doc_md=_doc(config, audit),
         default_args={
             "retries": _setting("task_retries", DEFAULT_RETRIES),
-            "retry_delay": dt.timedelta(seconds=_setting("retry_delay_seconds", 60)),
+            "retry_delay": dt.timedelta(seconds=_setting("retry_delay_seconds", DEFAULT_RETRY_DELAY_SECONDS)),
         },
         **(extra_dag_kwargs or {}),
     )
@@ -176,19 +191,15 @@ def build_dag(
                 upstream >> delivered
                 deliver_tasks.append(delivered)
 
-        if config.email:  # the begin-of-audit email needs a first task to hang its callback on
-            from airflow_cloudmarker import notify
+        if begin_callback is not None:  # the begin-of-audit email needs a first task to hang its callback on
+            roots = list(dag.roots)
+            begin = task(task_id=BEGIN_TASK_ID, on_execute_callback=begin_callback, retries=0)(
+                _named(BEGIN_TASK_ID, lambda: None)
+            )()
+            begin.operator.set_downstream(roots)
 
-            begin_email = notify.begin_callback(config, audit)
-            if begin_email is not None:
-                roots = list(dag.roots)
-                begin = task(task_id=notify.BEGIN_TASK_ID, on_execute_callback=begin_email, retries=0)(
-                    _named(notify.BEGIN_TASK_ID, lambda: None)
-                )()
-                begin.operator.set_downstream(roots)
-
-        watcher = task(task_id="audit_failed", trigger_rule=TriggerRule.ONE_FAILED, retries=0)(
-            _named("audit_failed", lambda: tasks.fail_if_any_failed(audit.key))
+        watcher = task(task_id=results.WATCHER_TASK_ID, trigger_rule=TriggerRule.ONE_FAILED, retries=0)(
+            _named(results.WATCHER_TASK_ID, lambda: tasks.fail_if_any_failed(audit.key))
         )()
         [*fetch_tasks, *check_tasks, *findings_tasks, *deliver_tasks] >> watcher
     return dag
@@ -209,10 +220,15 @@ def build_dags(
     audit_keys: Iterable[str] | None = None,
     dag_kwargs_hook: DagKwargsHook | None = None,
     fileloc: str | None = None,
-) -> dict[str, Any]:
-    """Build the DAGs of the valid audits (all of them, or ``audit_keys``); log and skip bad ones."""
+    begin_hook: BeginHook | None = None,
+) -> dict[str, DAG]:
+    """Build the DAGs of the valid audits (all of them, or ``audit_keys``); log and skip bad ones.
+
+    The hooks come from the caller (``notify`` for the audit emails), so this module knows no
+    notification: ``dag_kwargs_hook`` gives each DAG its callbacks, ``begin_hook`` its begin task's.
+    """
     wanted = list(audit_keys) if audit_keys is not None else sorted(config.audits)
-    dags: dict[str, Any] = {}
+    dags: dict[str, DAG] = {}
     for key in wanted:
         if key in config.audit_errors:
             for problem in config.audit_errors[key]:
@@ -223,8 +239,9 @@ def build_dags(
             continue
         audit = config.audits[key]
         extra = dag_kwargs_hook(config, audit) if dag_kwargs_hook else None
+        begin = begin_hook(config, audit) if begin_hook else None
         try:
-            dags[key] = build_dag(config, audit, extra, fileloc)
+            dags[key] = build_dag(config, audit, extra, fileloc, begin)
         except Exception as exc:  # one audit must never hide the others (a file-level import error would)
             log.exception("audit %s skipped: building its DAG failed: %s", key, exc)
     return dags

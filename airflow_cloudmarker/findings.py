@@ -154,8 +154,8 @@ class SnapshotReader:
         count = 0
         try:
             f = self.store._path(self.name).open("rb")
-        except FileNotFoundError:
-            raise DamagedState(f"{HEAD_NAME} names snapshot {self.name}, which is missing") from None
+        except FileNotFoundError as exc:
+            raise DamagedState(f"{HEAD_NAME} names snapshot {self.name}, which is missing") from exc
         with f:
             for line in f:
                 digest.update(line)
@@ -171,8 +171,8 @@ class SnapshotReader:
     def _finding(self, line: bytes, number: int) -> dict:
         try:
             finding = rec.loads(line)
-        except ValueError:
-            raise DamagedState(f"snapshot {self.name}: line {number} is not JSON (cut off mid-line?)") from None
+        except ValueError as exc:
+            raise DamagedState(f"snapshot {self.name}: line {number} is not JSON (cut off mid-line?)") from exc
         if not (
             isinstance(finding, dict)
             and isinstance(finding.get("id"), str)
@@ -387,8 +387,8 @@ def parse_head(data: bytes) -> dict:
     """HEAD.json's content, checked field by field; DamagedState says what is wrong with it."""
     try:
         head = rec.loads(data)
-    except ValueError:
-        raise DamagedState(f"{HEAD_NAME} is not JSON ({len(data)} bytes; half-written or overwritten?)") from None
+    except ValueError as exc:
+        raise DamagedState(f"{HEAD_NAME} is not JSON ({len(data)} bytes; half-written or overwritten?)") from exc
     if not isinstance(head, dict):
         kind = "null" if head is None else _JSON_TYPE_NAMES.get(type(head), type(head).__name__)
         raise DamagedState(f"{HEAD_NAME} holds {kind}, not an object")

@@ -19,35 +19,34 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_cloudmarker import batches
-from airflow_cloudmarker.alerts import _smtp
-from airflow_cloudmarker.config import AuditConfig, Config
+from airflow_cloudmarker import results, smtp
+
+if TYPE_CHECKING:
+    from airflow_cloudmarker.config import AuditConfig, Config
 
 log = logging.getLogger("airflow_cloudmarker.notify")
 
-BEGIN_TASK_ID = "audit_begin"
 
-
-def email_settings(config: Config) -> _smtp.SmtpSettings | None:
+def email_settings(config: Config) -> smtp.SmtpSettings | None:
     """The validated top-level ``email`` settings, or None (not configured, or invalid: logged)."""
     if not config.email:
         return None
     try:
-        return _smtp.smtp_settings("email", **_smtp.smtp_params(config.email))
+        return smtp.smtp_settings("email", **smtp.smtp_params(config.email))
     except (TypeError, ValueError) as exc:
         log.error("Top-level email config ignored: %s", exc)
         return None
 
 
-def _send(settings: _smtp.SmtpSettings, subject: str, lines: Sequence[tuple[str, Any]], what: str) -> bool:
+def _send(settings: smtp.SmtpSettings, subject: str, lines: Sequence[tuple[str, Any]], what: str) -> bool:
     """Send a key/value email; log (never raise) a failure. Returns whether it was sent."""
     text = "\n".join(f"{key}: {value}" for key, value in lines) + "\n"
     rows = "".join(f"<tr><th align='left'>{_esc(key)}</th><td>{_esc(value)}</td></tr>" for key, value in lines)
     html = f"<html><body><table>{rows}</table></body></html>"
     try:
-        _smtp.send_email(settings, subject, text, html)
+        smtp.send_email(settings, subject, text, html)
     except Exception as exc:  # a notification must never fail or hide the audit itself
         log.error("The %s email could not be sent (the audit is not affected): %s", what, exc)
         return False
@@ -60,7 +59,7 @@ def _esc(value: Any) -> str:
     return html.escape(str(value)).replace("\n", "<br>")
 
 
-def _subject(settings: _smtp.SmtpSettings, about: str, event: str) -> str:
+def _subject(settings: smtp.SmtpSettings, about: str, event: str) -> str:
     return f"{settings.subject} - {about} - {event}"
 
 
@@ -95,28 +94,26 @@ def _run_info(context: dict[str, Any]) -> tuple[str, str, Any]:
     return dag_id, run_id, dag_run
 
 
-def _counts(context: dict[str, Any], dag_id: str, run_id: str) -> SimpleNamespace | None:
+def _counts(context: dict[str, Any], dag_id: str, run_id: str) -> results.AuditResult | None:
     """Records, events, written and failed tasks of the run, from the task manifests (XComs).
 
     Under ``dag.test()`` the callback runs in the process that owns the metadata DB; in a
     deployment the DAG processor runs it and XComs come through the Task SDK.
     """
     try:
-        from airflow_cloudmarker import runner
-
-        return runner.collect_run(SimpleNamespace(dag_id=dag_id, run_id=run_id, state=""), 0.0)
+        return results.collect_run(SimpleNamespace(dag_id=dag_id, run_id=run_id, state=""), 0.0)
     except Exception as exc:
         log.debug("counts from the metadata DB unavailable (%s); trying the Task SDK", exc)
     ti = context.get("ti")
     dag = context.get("dag")
     if ti is None or dag is None:
         return None
-    result = SimpleNamespace(records=0, events=0, written=0, new=0, resolved=0, failed_tasks=[])
+    result = results.AuditResult(audit=dag_id, state="")
     try:
         for task_id in dag.task_ids:
             values = ti.xcom_pull(task_ids=task_id, dag_id=dag_id, run_id=run_id, key="return_value")
             for manifest in values if isinstance(values, (list, tuple)) else [values]:
-                batches.count_manifest(result, manifest)
+                results.count_manifest(result, manifest)
     except Exception as exc:
         log.warning("Counts for the end email of %s unavailable: %s", dag_id, exc)
         return None
@@ -134,7 +131,7 @@ def _audit_lines(config: Config, audit: AuditConfig, run_id: str) -> list[tuple[
 
 
 def begin_callback(config: Config, audit: AuditConfig) -> Callable[[dict[str, Any]], None] | None:
-    """``on_execute_callback`` of the ``audit_begin`` task (None without a valid ``email``)."""
+    """``on_execute_callback`` of the ``audit_begin`` task (None without a valid ``email``); factory's begin hook."""
     settings = email_settings(config)
     if settings is None:
         return None

@@ -64,13 +64,13 @@ def load_class(class_path: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise PluginError(f"cannot import module {module_name!r} of {class_path!r}: {exc}") from None
+        raise PluginError(f"cannot import module {module_name!r} of {class_path!r}: {exc}") from exc
     except Exception as exc:  # a plugin module that fails while importing
-        raise PluginError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+        raise PluginError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
     try:
         cls = getattr(module, class_name)
-    except AttributeError:
-        raise PluginError(f"module {module_name!r} has no class {class_name!r}") from None
+    except AttributeError as exc:
+        raise PluginError(f"module {module_name!r} has no class {class_name!r}") from exc
     if not inspect.isclass(cls):
         raise PluginError(f"{class_path!r} is not a class")
     return cls
@@ -101,7 +101,7 @@ def check_params(cls: type, params: Mapping[str, Any]) -> None:
             p.name for p in signature.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
         hint = f"accepted params: {', '.join(accepted)}" if accepted else "it accepts no params"
-        raise PluginError(f"{cls.__qualname__} does not accept these params ({exc}); {hint}") from None
+        raise PluginError(f"{cls.__qualname__} does not accept these params ({exc}); {hint}") from exc
 
 
 #: Annotations that take a YAML list (a string is refused, though Python calls it a Sequence).

@@ -18,58 +18,21 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from airflow_cloudmarker import batches, environment, local_runs, metadb, tasks
-from airflow_cloudmarker import config as config_mod
+from airflow_cloudmarker import environment, factory, local_runs, metadb, notify, tasks
+from airflow_cloudmarker.results import AuditResult, collect_run
+
+if TYPE_CHECKING:
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import DAG
+
+    from airflow_cloudmarker.config import Config
 
 log = logging.getLogger("airflow_cloudmarker.runner")
 
 
-@dataclass
-class AuditResult:
-    audit: str
-    state: str
-    records: int = 0
-    events: int = 0
-    written: int = 0
-    new: int = 0
-    resolved: int = 0
-    seconds: float = 0.0
-    failed_tasks: list[str] = field(default_factory=list)
-    repaired: int = 0  # records and events holding values JSON cannot carry, repaired
-    skipped: int = 0  # records and events that are not records, and records an event plugin raised on
-
-
-def collect_run(dag_run, seconds: float) -> AuditResult:
-    """Read the run's task states and manifests back from the metadata DB and XCom store."""
-    from airflow import settings
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.sdk.execution_time.xcom import XCom
-
-    result = AuditResult(audit=dag_run.dag_id, state=str(dag_run.state), seconds=seconds)
-    with settings.Session() as session:
-        tis = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
-        result.failed_tasks = sorted(
-            {
-                ti.task_id
-                for ti in tis
-                if str(ti.state) in ("failed", "upstream_failed") and ti.task_id != "audit_failed"
-            }
-        )
-        rows = (
-            session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, key="return_value").all()
-        )
-        for row in rows:
-            try:
-                batches.count_manifest(result, XCom.deserialize_value(row))
-            except Exception:
-                continue
-    return result
-
-
-def purge_run_xcoms(dag_run) -> None:
+def purge_run_xcoms(dag_run: DagRun) -> None:
     """Delete a finished run's XComs and their batch files in a local XCom directory.
 
     ``cloudmarker -n`` keeps no history to browse, and each run's batches are as large as the
@@ -104,7 +67,7 @@ def configure_logging(logger_config: dict) -> None:
     logging.config.dictConfig(logger_config)
 
 
-def run_audit(dag, owner: local_runs.RunOwner, keep_xcoms: bool) -> AuditResult:
+def run_audit(dag: DAG, owner: local_runs.RunOwner, keep_xcoms: bool) -> AuditResult:
     """One ``dag.test()`` run of an audit, owned by this process; its batches deleted unless ``keep_xcoms``.
 
     A Ctrl-C that lands outside a task (between tasks, in Airflow's own code) ends ``dag.test()``
@@ -124,7 +87,7 @@ def run_audit(dag, owner: local_runs.RunOwner, keep_xcoms: bool) -> AuditResult:
     return result
 
 
-def fail_owned_run(dag_id: str, owner: local_runs.RunOwner):
+def fail_owned_run(dag_id: str, owner: local_runs.RunOwner) -> DagRun | None:
     """Fail this process's unfinished run of ``dag_id`` (after an interrupt); return it, or None."""
     from airflow import settings
     from airflow.models.dagrun import DagRun
@@ -199,7 +162,7 @@ def stop_on_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: bool = False) -> list[AuditResult]:
+def run_now(config: Config, config_paths: Sequence[str], keep_xcoms: bool = False) -> list[AuditResult]:
     """Run every audit in ``run`` now through ``dag.test()``; return one result per audit.
 
     Each run's record batches (XComs) are deleted afterwards unless ``keep_xcoms``.
@@ -212,8 +175,6 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*")  # dag.test's in-process API client
 
-    from airflow_cloudmarker import dagfile, factory, notify
-
     metadb.ensure_database()  # imports Airflow, which replaces the logging configuration: ours comes after
     configure_logging(config.logger)
     if os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"].upper() not in ("INFO", "DEBUG"):
@@ -224,8 +185,10 @@ def run_now(config: config_mod.Config, config_paths: Sequence[str], keep_xcoms: 
             "marked it failed and deleted its record batches"
         )
     dag_file = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], environment.DAG_FILE_NAME)
-    os.environ[dagfile.AUDITS_ENV_VAR] = ",".join(config.run)  # each dag.test() imports the DAG file again
-    dags = factory.build_dags(config, config.run, notify.dag_callbacks, fileloc=dag_file)
+    os.environ[environment.AUDITS_ENV_VAR] = ",".join(config.run)  # each dag.test() imports the DAG file again
+    dags = factory.build_dags(
+        config, config.run, notify.dag_callbacks, fileloc=dag_file, begin_hook=notify.begin_callback
+    )
     results: list[AuditResult] = []
     with local_runs.RunOwner() as owner, stop_on_ctrl_c(), notify.all_audits(config, list(config.run)) as all_results:
         for audit_key in config.run:

@@ -27,9 +27,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from airflow_cloudmarker import environment, local_runs, metadb, runner
-from airflow_cloudmarker.config import Config
+
+if TYPE_CHECKING:
+    from airflow_cloudmarker.config import Config
 
 #: The API server first: task processes report to its Execution API, so the scheduler waits for it.
 COMPONENTS = ("api-server", "dag-processor", "triggerer", "scheduler")

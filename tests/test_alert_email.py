@@ -282,3 +282,71 @@ def test_emailalert_annotations_take_what_the_constructor_accepts():
     EmailAlert(host="smtp.example.com", **accepted)
     assert plugins.check_param_types(EmailAlert, accepted) == []
     assert plugins.check_param_types(EmailAlert, {"port": "25"})  # and still refuse what it refuses
+
+
+def oauth2_server() -> tuple[smtp_server.SmtpServer, Controller]:
+    """A plain server that takes AUTH XOAUTH2 only; ``logins`` records the user and token it received."""
+    server = smtp_server.SmtpServer("127.0.0.1", smtp_server.free_port(), "disable", True)
+
+    class Handler(smtp_server._Handler):
+        async def auth_XOAUTH2(self, smtp, args):
+            fields = dict(part.split("=", 1) for part in base64.b64decode(args[1]).decode().split("\x01") if part)
+            self.server.logins.append(f"XOAUTH2:{fields.get('user')}:{fields.get('auth')}")
+            return AuthResult(success=fields.get("auth") == "Bearer tok-123", handled=False)
+
+    controller = Controller(
+        Handler(server),
+        hostname=server.host,
+        port=server.port,
+        ready_timeout=5,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    return server, controller
+
+
+def test_oauth2_connection_authenticates_with_its_access_token(monkeypatch):
+    """``auth_type: oauth2`` in the connection's extras (the smtp provider's format): AUTH XOAUTH2 with its token."""
+    server, controller = oauth2_server()
+    try:
+        conn = {
+            "conn_type": "smtp",
+            "host": server.host,
+            "port": server.port,
+            "login": "alerts@example.com",
+            "extra": {
+                "disable_ssl": True,
+                "disable_tls": True,
+                "from_email": "alerts@example.com",
+                "auth_type": "oauth2",
+                "access_token": "tok-123",
+                "retry_limit": 0,
+            },
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_CM_SMTP_OAUTH", json.dumps(conn))
+        alert = EmailAlert(to_addrs="sec@example.com", conn_id="cm_smtp_oauth")
+        alert.write(mock_events()[0])
+        alert.done()
+    finally:
+        controller.stop()
+    assert server.logins == ["XOAUTH2:alerts@example.com:Bearer tok-123"]
+    assert len(server.messages) == 1
+
+
+def test_connection_with_both_tls_modes_on_says_which_extra_to_set(trust, monkeypatch):
+    """A connection without extras means implicit TLS *and* STARTTLS (provider defaults): the error names the fix."""
+    server, controller = smtp_server.start("ssl", False, trust)
+    try:
+        conn = {"conn_type": "smtp", "host": server.host, "port": server.port, "extra": {"from_email": "a@example.com"}}
+        monkeypatch.setenv("AIRFLOW_CONN_CM_SMTP_BOTH", json.dumps(conn))
+        alert = EmailAlert(to_addrs="sec@example.com", conn_id="cm_smtp_both")
+        alert.write(mock_events()[0])
+        with pytest.raises(RuntimeError) as info:
+            alert.done()
+    finally:
+        controller.stop()
+    message = str(info.value)
+    assert "SMTP connection 'cm_smtp_both'" in message and "STARTTLS" in message
+    assert 'set {"disable_tls": true} for port 465' in message
+    assert server.messages == []

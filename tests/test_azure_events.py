@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_cloudmarker.clouds._aznormalize import disk_encryption, firewall_rule_com, nsg_rules, power_state
+from airflow_cloudmarker.azure.normalize import disk_encryption, firewall_rule_com, nsg_rules, power_state
 from airflow_cloudmarker.events.azvmdatadiskencryptionevent import AzVMDataDiskEncryptionEvent
 from airflow_cloudmarker.events.azvmosdiskencryptionevent import AzVMOSDiskEncryptionEvent
 from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent

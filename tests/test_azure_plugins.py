@@ -13,7 +13,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure_server import LIST_PATHS, FakeAzure
 
-from airflow_cloudmarker.clouds._azure import AzureAuthError, AzureConfigError
+from airflow_cloudmarker.azure.arm import AzureAuthError, AzureConfigError
 from airflow_cloudmarker.clouds.azcloud import AzCloud
 from airflow_cloudmarker.clouds.azvm import AzVM
 

@@ -14,6 +14,7 @@ import yaml
 from conftest import run_cli_as_user
 
 from airflow_cloudmarker import config as config_mod
+from airflow_cloudmarker import environment
 from airflow_cloudmarker.config import ConfigError, load_config
 
 
@@ -195,7 +196,7 @@ def test_dag_file_builds_only_the_dag_airflow_parses_it_for(tmp_path, monkeypatc
         assert dagfile.load_dags(dag_file) == {}
     # cloudmarker -n's dag.test() imports the file with no parsing context: only the audits it runs.
     forget_parsing_context_after_the_test(monkeypatch)
-    monkeypatch.setenv(dagfile.AUDITS_ENV_VAR, "audit1,audit4,gone")
+    monkeypatch.setenv(environment.AUDITS_ENV_VAR, "audit1,audit4,gone")
     assert sorted(dagfile.load_dags(dag_file)) == ["audit1", "audit4"]
 
 

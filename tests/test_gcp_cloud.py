@@ -15,8 +15,8 @@ from collections import Counter
 import pytest
 from gcp_server import GCPServer, World, make_world
 
-from airflow_cloudmarker.clouds._gcpcredentials import GCPCredentialsError
 from airflow_cloudmarker.clouds.gcpcloud import GCPCloud
+from airflow_cloudmarker.gcp.credentials import GCPCredentialsError
 
 
 def read_all(cloud: GCPCloud) -> list[dict]:

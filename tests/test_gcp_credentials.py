@@ -12,7 +12,7 @@ import os
 import pytest
 from gcp_server import make_service_account_key
 
-from airflow_cloudmarker.clouds._gcpcredentials import GCPCredentialsError, load_credentials
+from airflow_cloudmarker.gcp.credentials import GCPCredentialsError, load_credentials
 
 TOKEN_URI = "http://127.0.0.1:9/token"
 
@@ -60,7 +60,7 @@ def test_missing_key_file_names_the_path(tmp_path, monkeypatch):
     message = str(err.value)
     assert "key_file_path" in message and "keyfile.json" in message and str(tmp_path / "keyfile.json") in message
     assert "does not exist" in message
-    assert err.value.__cause__ is None and err.value.__suppress_context__  # one error, no chained traceback
+    assert isinstance(err.value.__cause__, FileNotFoundError)  # the cause is kept: it holds no key material
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")

@@ -3,8 +3,8 @@ FirewallRuleEvent (the real plugin) judges exactly as it judges Azure's rules.""
 
 from __future__ import annotations
 
-from airflow_cloudmarker.clouds._gcpfirewall import firewall_rules, normalize_protocol
 from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
+from airflow_cloudmarker.gcp.firewall import firewall_rules, normalize_protocol
 
 LINK = "https://www.googleapis.com/compute/v1/projects/p1/global/firewalls/"
 EXT = {"cloud_type": "gcp", "project_id": "p1", "project_name": "P one", "zone": None, "client_email": "a@b"}

@@ -13,7 +13,7 @@ import types
 import pytest
 from conftest import run_cli_as_user, user_config
 
-from airflow_cloudmarker import batches, runner
+from airflow_cloudmarker import batches, results, runner
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import records as rec
 
@@ -157,12 +157,12 @@ def test_records_without_buckets_or_with_empty_ones_are_records():
 
 
 def test_summary_counts_add_repaired_and_skipped_where_counts_have_them():
-    result = runner.AuditResult(audit="a", state="success")
-    batches.count_manifest(result, {"kind": "cloud", "records": 8, "repaired": 5, "skipped": 2})
-    batches.count_manifest(result, {"kind": "event", "records": 3, "repaired": 1, "skipped": 4})
+    result = results.AuditResult(audit="a", state="success")
+    results.count_manifest(result, {"kind": "cloud", "records": 8, "repaired": 5, "skipped": 2})
+    results.count_manifest(result, {"kind": "event", "records": 3, "repaired": 1, "skipped": 4})
     assert (result.records, result.events, result.repaired, result.skipped) == (8, 3, 6, 6)
     plain = types.SimpleNamespace(records=0, events=0, written=0, new=0, resolved=0)  # the end-of-audit email's
-    batches.count_manifest(plain, {"kind": "cloud", "records": 8, "repaired": 5, "skipped": 2})
+    results.count_manifest(plain, {"kind": "cloud", "records": 8, "repaired": 5, "skipped": 2})
     assert plain.records == 8 and not hasattr(plain, "repaired")
 
 

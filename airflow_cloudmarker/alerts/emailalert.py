@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow_cloudmarker.alerts import _smtp, _summary
+from airflow_cloudmarker import smtp
+from airflow_cloudmarker.alerts import _summary
 
 log = logging.getLogger(__name__)
 
 
 class EmailAlert:
-    """Send the events of an audit run by email through SMTP (the smtp provider's SmtpHook).
+    """Send the events of an audit run by email through SMTP (inline params or an Airflow SMTP connection).
 
     Params (the tutorial's, as the original ``cloudmarker.util.send_email``):
 
@@ -47,7 +48,7 @@ class EmailAlert:
         conn_id: str | None = None,
         send_empty: bool = False,
     ):
-        self._settings = _smtp.smtp_settings(
+        self._settings = smtp.smtp_settings(
             "EmailAlert",
             from_addr=from_addr,
             to_addrs=to_addrs,
@@ -80,13 +81,13 @@ class EmailAlert:
         attachment = "cloudmarker_events.json"
         attachments = [(attachment, _summary.events_json(events))] if events else []
         try:
-            _smtp.send_email(
+            smtp.send_email(
                 self._settings,
                 self._settings.subject,
                 _summary.render_text(title, events, attachment),
                 _summary.render_html(title, events, attachment),
                 attachments,
             )
-        except _smtp.EmailSendError as exc:
-            raise RuntimeError(f"EmailAlert: {exc}") from None
+        except smtp.EmailSendError as exc:
+            raise RuntimeError(f"EmailAlert: {exc}") from exc
         self._events = []

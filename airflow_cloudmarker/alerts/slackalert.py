@@ -117,7 +117,7 @@ class SlackAlert:
         try:
             client = self._client()
         except Exception as exc:
-            raise RuntimeError(f"SlackAlert: cannot set up the Slack client: {type(exc).__name__}: {exc}") from None
+            raise RuntimeError(f"SlackAlert: cannot set up the Slack client: {type(exc).__name__}: {exc}") from exc
         text = self._message(events)
         content = _summary.events_json(events).decode("utf-8") if events else None
         failed: dict[str, str] = {}

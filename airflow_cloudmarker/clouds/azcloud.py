@@ -13,14 +13,14 @@ from concurrent.futures import Future
 from typing import Any
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.clouds import _azure
-from airflow_cloudmarker.clouds._aznormalize import field, firewall_rule_com, nsg_rules
+from airflow_cloudmarker.azure import arm
+from airflow_cloudmarker.azure.normalize import field, firewall_rule_com, nsg_rules
 
 #: ext.record_type of each resource type, and the common com.record_type where one exists.
 COMMON_TYPES = {"virtual_machine": "compute"}
 
 
-class AzCloud(_azure.SubscriptionCloud):
+class AzCloud(arm.SubscriptionCloud):
     """Read Azure resources of every subscription the service principal can see.
 
     Params:
@@ -48,7 +48,7 @@ class AzCloud(_azure.SubscriptionCloud):
         cred = self._credential()
         jobs: list[Callable[[], Iterable[dict]]] = []
         if shard is None:
-            for sub in _azure.list_subscriptions(self._settings, cred, self._max_subs, self._transport):
+            for sub in arm.list_subscriptions(self._settings, cred, self._max_subs, self._transport):
                 known: Future = Future()
                 known.set_result(sub)
                 jobs.extend(self._subscription_jobs(cred, field(sub, "subscription_id"), known, None))
@@ -70,12 +70,12 @@ class AzCloud(_azure.SubscriptionCloud):
         from azure.mgmt.resource.resources import ResourceManagementClient
         from azure.mgmt.storage import StorageManagementClient
 
-        kwargs = _azure.client_kwargs(self._settings, self._transport)
+        kwargs = arm.client_kwargs(self._settings, self._transport)
 
         def subscription() -> list[dict]:
             if fetch is not None:
                 try:
-                    client = _azure.subscription_client(self._settings, cred, self._transport)
+                    client = arm.subscription_client(self._settings, cred, self._transport)
                     sub.set_result(client.subscriptions.get(fetch).as_dict())
                 except BaseException as exc:
                     sub.set_exception(exc)
@@ -114,7 +114,7 @@ class AzCloud(_azure.SubscriptionCloud):
         reference = raw.get("id") or f"/subscriptions/{field(sub, 'subscription_id')}"
         return {
             "raw": raw,
-            "ext": {**_azure.subscription_ext(sub), "record_type": record_type},
+            "ext": {**arm.subscription_ext(sub), "record_type": record_type},
             "com": {"cloud_type": "azure", "record_type": COMMON_TYPES.get(record_type), "reference": reference},
         }
 
@@ -124,7 +124,7 @@ class AzCloud(_azure.SubscriptionCloud):
             yield {
                 "raw": rule,
                 "ext": util.merge_dicts(
-                    _azure.subscription_ext(sub),
+                    arm.subscription_ext(sub),
                     {"record_type": "firewall_rule", "nsg_id": nsg.get("id"), "nsg_name": nsg.get("name")},
                 ),
                 "com": firewall_rule_com(rule),

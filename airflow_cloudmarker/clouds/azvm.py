@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.clouds import _azure
-from airflow_cloudmarker.clouds._aznormalize import disk_encryption, field, power_state
+from airflow_cloudmarker.azure import arm
+from airflow_cloudmarker.azure.normalize import disk_encryption, field, power_state
 
 
 def _resource_group(vm_id: str) -> str:
@@ -22,7 +22,7 @@ def _resource_group(vm_id: str) -> str:
     return parts[lowered.index("resourcegroups") + 1]
 
 
-class AzVM(_azure.SubscriptionCloud):
+class AzVM(arm.SubscriptionCloud):
     """Read every VM of every subscription with its instance view.
 
     Params: the same as AzCloud (tenant, client, secret or conn_id; processes, threads, _max_subs,
@@ -43,12 +43,10 @@ class AzVM(_azure.SubscriptionCloud):
 
         cred = self._credential()
         if shard is None:
-            subs = _azure.list_subscriptions(self._settings, cred, self._max_subs, self._transport)
+            subs = arm.list_subscriptions(self._settings, cred, self._max_subs, self._transport)
         else:
-            subs = [
-                _azure.subscription_client(self._settings, cred, self._transport).subscriptions.get(shard).as_dict()
-            ]
-        kwargs = _azure.client_kwargs(self._settings, self._transport)
+            subs = [arm.subscription_client(self._settings, cred, self._transport).subscriptions.get(shard).as_dict()]
+        kwargs = arm.client_kwargs(self._settings, self._transport)
 
         def list_vms(sub: dict) -> Callable[[], Iterable[tuple[Any, Any, dict]]]:
             def run() -> Iterator[tuple[Any, Any, dict]]:
@@ -77,7 +75,7 @@ class AzVM(_azure.SubscriptionCloud):
         return {
             "raw": raw,
             "ext": {
-                **_azure.subscription_ext(sub),
+                **arm.subscription_ext(sub),
                 "record_type": "vm_instance_view",
                 "power_state": power_state(view),
                 "os_disk_encrypted": os_encrypted,

@@ -22,9 +22,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.clouds import _gcpapi
-from airflow_cloudmarker.clouds._gcpcredentials import GCPCredentials, load_credentials
-from airflow_cloudmarker.clouds._gcpfirewall import firewall_rules
+from airflow_cloudmarker.gcp import api as gcp_api
+from airflow_cloudmarker.gcp.credentials import GCPCredentials, load_credentials
+from airflow_cloudmarker.gcp.firewall import firewall_rules
 
 log = logging.getLogger(__name__)
 
@@ -96,26 +96,26 @@ class GCPCloud:
         self._threads = _check_positive_int("threads", threads)
         self._max_projects = _check_positive_int("_max_projects", _max_projects, allow_none=True)
         if api_endpoints is not None:
-            unknown = set(api_endpoints) - set(_gcpapi.SERVICES) if isinstance(api_endpoints, Mapping) else None
+            unknown = set(api_endpoints) - set(gcp_api.SERVICES) if isinstance(api_endpoints, Mapping) else None
             if unknown is None or unknown or not all(isinstance(v, str) for v in api_endpoints.values()):
                 raise ValueError(
                     "GCPCloud param api_endpoints must map service names "
-                    f"({', '.join(_gcpapi.SERVICES)}) to base URLs, not {api_endpoints!r}"
+                    f"({', '.join(gcp_api.SERVICES)}) to base URLs, not {api_endpoints!r}"
                 )
         self._endpoints = dict(api_endpoints or {})
         self._auth: GCPCredentials | None = None
-        self._api: _gcpapi.GCPApi | None = None
+        self._api: gcp_api.GCPApi | None = None
         self._lock = threading.Lock()
         self._read = 0
         self._skipped: list[str] = []
 
     # -- lazy set-up: constructors must not touch files or the network -----------------------------
 
-    def _connect(self) -> _gcpapi.GCPApi:
+    def _connect(self) -> gcp_api.GCPApi:
         if self._api is None:
             self._auth = load_credentials(self._key_file_path, self._conn_id)
             log.info("GCPCloud: credentials from %s (account %s)", self._auth.source, self._auth.client_email)
-            self._api = _gcpapi.GCPApi(self._auth.credentials, self._endpoints)
+            self._api = gcp_api.GCPApi(self._auth.credentials, self._endpoints)
         return self._api
 
     @property
@@ -169,7 +169,7 @@ class GCPCloud:
     # -- one project ----------------------------------------------------------------------------------
 
     def _skip(self, project_id: str, exc: Exception) -> str:
-        status, reason, message = _gcpapi.error_summary(exc)
+        status, reason, message = gcp_api.error_summary(exc)
         line = f"HTTP {status} {reason}: {message}".replace("\n", " ")
         log.warning("GCP project %s skipped: Compute Engine API disabled or access denied (%s)", project_id, line)
         with self._lock:
@@ -182,7 +182,7 @@ class GCPCloud:
             try:
                 project = api.get_project(project)
             except Exception as exc:
-                if not _gcpapi.is_project_unavailable(exc):
+                if not gcp_api.is_project_unavailable(exc):
                     raise
                 self._skip(project, exc)
                 return
@@ -203,7 +203,7 @@ class GCPCloud:
         try:
             first_page = next(pages, [])
         except Exception as exc:
-            if not _gcpapi.is_project_unavailable(exc):
+            if not gcp_api.is_project_unavailable(exc):
                 raise
             project_record["ext"]["compute_error"] = self._skip(project_id, exc)
             yield project_record

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.clouds._aznormalize import field
+from airflow_cloudmarker.azure.normalize import field
 
 
 def _encrypted(disk: dict) -> bool:

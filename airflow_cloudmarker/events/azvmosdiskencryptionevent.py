@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.clouds._aznormalize import disk_encryption
+from airflow_cloudmarker.azure.normalize import disk_encryption
 
 
 class AzVMOSDiskEncryptionEvent:

@@ -122,6 +122,7 @@ class SplunkHecHook(BaseHook):
                 response = session.post(self.uri, data=body, timeout=60, verify=self.ca_cert)
         except requests.RequestException as exc:
             reason = str(getattr(exc, "args", [exc])[0]) if exc.args else type(exc).__name__
+            # Not chained: a requests error carries the request, whose Authorization header holds the token.
             raise SplunkHecError(f"request failed after {self.retries} retries: {reason}") from None
         try:
             answer = response.json()

@@ -38,6 +38,11 @@ _MEDIA_TYPE = re.compile(
 )
 
 
+def _cause(failure: Exception, exc: Exception) -> Exception | None:
+    """The client error to chain to ``failure``; none for refused credentials (the answer may echo them)."""
+    return None if isinstance(failure, docs.StoreAuthError) else exc
+
+
 class _NoTraceback(logging.Filter):
     """elastic_transport logs a full traceback on every retry; keep its one-line warning only."""
 
@@ -213,9 +218,10 @@ class EsStore:
             )
             return None
         except UnsupportedProductError as exc:
-            raise self._unsupported(exc.body, count, "not Elasticsearch (no X-Elastic-Product header)") from None
+            raise self._unsupported(exc.body, count, "not Elasticsearch (no X-Elastic-Product header)") from exc
         except (ApiError, TransportError) as exc:
-            raise self._failure(exc, "GET / (the server version)", count) from None
+            failure = self._failure(exc, "GET / (the server version)", count)
+            raise failure from _cause(failure, exc)
         version = info.get("version") if isinstance(info, dict) else None
         number = str(version.get("number", "")) if isinstance(version, dict) else ""
         major = number.partition(".")[0]
@@ -332,7 +338,8 @@ class EsStore:
             ):
                 failures.append(next(iter(item.values())))
         except (ApiError, TransportError) as exc:
-            raise self._failure(exc, "bulk request", len(actions)) from None
+            failure = self._failure(exc, "bulk request", len(actions))
+            raise failure from _cause(failure, exc)
         self._written += len(actions) - len(failures)
         if failures:
             first = failures[0]

@@ -47,7 +47,7 @@ class FileStore:
             raise OSError(
                 f"FileStore param path {path!r}: cannot create directory {self._path} ({reason}); "
                 "set path to a directory this user can write"
-            ) from None
+            ) from exc
         self._pid = os.getpid()
         self._suffix = f".json.{socket.gethostname()}-{self._pid}.tmp"
         self._files: dict[str, tuple[IO[bytes], str]] = {}

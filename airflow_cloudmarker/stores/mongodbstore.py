@@ -150,7 +150,7 @@ class MongoDBStore:
                     f"{len(errors)} documents were rejected; first: {first}",
                     len(errors),
                     self._received,
-                ) from None
+                ) from None  # not chained: pymongo repeats every rejected document (cloud data, secrets too)
             except OperationFailure as exc:
                 if exc.code in AUTH_CODES:
                     raise docs.StoreAuthError(
@@ -160,15 +160,15 @@ class MongoDBStore:
                         "fix the username/password params or the connection's login/password",
                         len(batch),
                         self._received,
-                    ) from None
+                    ) from None  # not chained: a refused login's answer may echo what the client sent
                 raise docs.StoreError(
                     "MongoDBStore", self._server, f"bulk write failed: {exc}", len(batch), self._received
-                ) from None
+                ) from exc
             except ServerSelectionTimeoutError as exc:
                 reason = str(exc).split(", Timeout:")[0]
                 raise docs.StoreError(
                     "MongoDBStore", self._server, f"cannot reach the server: {reason}", len(batch), self._received
-                ) from None
+                ) from exc
             except AutoReconnect as exc:
                 if attempt == RECONNECT_RETRIES:
                     raise docs.StoreError(
@@ -177,11 +177,11 @@ class MongoDBStore:
                         f"connection lost {RECONNECT_RETRIES + 1} times: {exc}",
                         len(batch),
                         self._received,
-                    ) from None
+                    ) from exc
                 log.warning("MongoDBStore: connection to %s lost (%s); retrying the bulk write", self._server, exc)
                 time.sleep(0.5 * 2**attempt)
             except PyMongoError as exc:
                 raise docs.StoreError(
                     "MongoDBStore", self._server, f"bulk write failed: {exc}", len(batch), self._received
-                ) from None
+                ) from exc
         self._written += len(batch)

@@ -121,6 +121,6 @@ class SplunkHECStore:
                     f"HEC refused the token ({exc}); fix the token param or the connection's password",
                     len(batch),
                     self._received,
-                ) from None
-            raise docs.StoreError("SplunkHECStore", self._server, str(exc), len(batch), self._received) from None
+                ) from None  # not chained: a refused token's answer may echo it
+            raise docs.StoreError("SplunkHECStore", self._server, str(exc), len(batch), self._received) from exc
         self._written += len(batch)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.clouds._aznormalize import field
+from airflow_cloudmarker.azure.normalize import field
 
 DEFAULT_ARM_URL = "https://management.azure.com"
 #: Microsoft Entra hosts MSAL knows (public cloud, China, US Government)
@@ -155,6 +155,7 @@ def authenticate(s: AzureSettings) -> Any:
     try:
         cred.get_token(scope(s))
     except (CredentialUnavailableError, ClientAuthenticationError) as exc:
+        # Not chained: an authentication error keeps the token request, whose body holds the client secret.
         first_line = (str(getattr(exc, "message", None) or exc).strip().splitlines() or [""])[0][:300]
         if uses_default:
             raise AzureAuthError(

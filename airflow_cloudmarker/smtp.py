@@ -1,20 +1,27 @@
-"""SMTP settings (inline params or an Airflow connection id) and sending one message through SmtpHook.
+"""SMTP for cloudmarker: the email params (inline or an Airflow connection id), checked once, and sending.
 
 EmailAlert and the begin/end audit emails take the same params, the tutorial's (those of the
 original ``cloudmarker.util.send_email``). They are checked here once, without touching the
-network, so a wrong value is reported at parse time naming the param and the fix. Sending goes
-through the smtp provider's ``SmtpHook`` (TLS modes, login, retries); inline params become an
-in-memory connection, so they need no connection store at all: that is what makes them work in
-DAG-level callbacks under ``dag.test()``, which see only environment-variable connections.
+network, so a wrong value is reported at parse time naming the param and the fix. Public, like
+``util``: the config check, the audit emails and alert plugins (users' own too) share it.
+
+Sending uses only public APIs: an Airflow connection is read with ``BaseHook.get_connection`` and
+its extras mean what the smtp provider documents for them (``disable_ssl``, ``disable_tls``,
+``from_email``, ``timeout``, ``retry_limit``, ``ssl_context``, ``auth_type``/``access_token``);
+the client is ``smtplib``'s own, so its debug output can be masked. Inline params need no
+connection store at all: that is what makes them work in DAG-level callbacks under
+``dag.test()``, which see only environment-variable connections.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import contextlib
+import dataclasses
 import logging
 import re
 import smtplib
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -27,13 +34,12 @@ log = logging.getLogger(__name__)
 
 #: ssl_mode -> standard port (port 0 in the config means this one).
 STANDARD_PORTS = {"ssl": 465, "starttls": 587, "disable": 25}
-#: ssl_mode -> SmtpHook connection extras (see the hook: both default to on).
-MODE_EXTRAS = {
-    "ssl": {"disable_tls": True},
-    "starttls": {"disable_ssl": True},
-    "disable": {"disable_ssl": True, "disable_tls": True},
-}
-INLINE_CONN_ID = "cloudmarker_inline_smtp"
+#: Connect attempts after the first when the server drops the connection at once (inline params).
+INLINE_RETRY_LIMIT = 1
+INLINE_TIMEOUT_SECONDS = 30
+#: The smtp provider's defaults for a connection's extras.
+CONNECTION_RETRY_LIMIT = 5
+CONNECTION_TIMEOUT_SECONDS = 30
 #: What SMTP debug output shows instead of credentials.
 MASK = "***"
 _AUTH_COMMAND = re.compile(r"(AUTH\s+[\w-]+)\s+[^\s'\\]+", re.IGNORECASE)
@@ -198,44 +204,144 @@ def mask_debug_output(client: smtplib.SMTP, username: str | None, password: str 
     client._print_debug = print_debug  # type: ignore[attr-defined]  # every debug line goes through it
 
 
-def _smtp_hook_class():
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
+@dataclass(frozen=True)
+class Server:
+    """How to reach one SMTP server: from inline params, or from an Airflow connection's fields and extras."""
 
-    class CloudmarkerSmtpHook(SmtpHook):
-        """SmtpHook that takes inline params as an in-memory connection and sends a prepared message."""
+    host: str
+    port: int  # 0: smtplib's default for the client (25, or 465 with implicit TLS)
+    implicit_tls: bool
+    starttls: bool
+    login: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = INLINE_TIMEOUT_SECONDS
+    retry_limit: int = INLINE_RETRY_LIMIT
+    from_email: str | None = None
+    verify_certificate: bool = True
+    oauth2_token: str | None = field(default=None, repr=False)
 
-        def __init__(self, settings: SmtpSettings):
-            super().__init__(smtp_conn_id=settings.conn_id or INLINE_CONN_ID)
-            self._settings = settings
 
-        def get_connection(self, conn_id: str):  # shadows the classmethod for inline params
-            if self._settings.conn_id:
-                return SmtpHook.get_connection(conn_id)
-            from airflow.sdk import Connection
+def _inline_server(settings: SmtpSettings) -> Server:
+    return Server(
+        host=settings.host,
+        port=settings.effective_port,
+        implicit_tls=settings.ssl_mode == "ssl",
+        starttls=settings.ssl_mode == "starttls",
+        login=settings.username,
+        password=settings.password,
+    )
 
-            s = self._settings
-            extra = {**MODE_EXTRAS[s.ssl_mode], "retry_limit": 1, "timeout": 30}
-            return Connection(
-                conn_id=INLINE_CONN_ID,
-                conn_type="smtp",
-                host=s.host,
-                port=s.effective_port,
-                login=s.username or None,
-                password=s.password or None,
-                extra=json.dumps(extra),
-            )
 
-        def _build_client(self):
-            client = super()._build_client()
-            if self._settings.debug:
-                mask_debug_output(client, self.smtp_user, self.smtp_password)
-                client.set_debuglevel(self._settings.debug)
-            return client
+def _connection_server(conn_id: str) -> Server:
+    """The server of Airflow SMTP connection ``conn_id``, its extras read as the smtp provider documents them."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
-        def send_prepared(self, message: EmailMessage, recipients: Sequence[str]) -> None:
-            self._smtp_client.send_message(message, to_addrs=list(recipients))
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException as exc:
+        raise EmailSendError(f"Airflow connection {conn_id!r} is not defined; create it or fix conn_id") from exc
+    extra = conn.extra_dejson
+    ssl_context = extra.get("ssl_context")
+    if ssl_context not in (None, "default", "none"):
+        raise EmailSendError(
+            f"SMTP connection {conn_id!r}: extra ssl_context must be 'default' or 'none', not {ssl_context!r}"
+        )
+    server = Server(
+        host=conn.host or "",
+        port=conn.port or 0,
+        # The provider's semantics: both are on unless its extras turn them off.
+        implicit_tls=not bool(extra.get("disable_ssl", False)),
+        starttls=not bool(extra.get("disable_tls", False)),
+        login=conn.login or "",
+        password=conn.password or "",
+        timeout=float(extra.get("timeout", CONNECTION_TIMEOUT_SECONDS)),
+        retry_limit=int(extra.get("retry_limit", CONNECTION_RETRY_LIMIT)),
+        from_email=extra.get("from_email"),
+        verify_certificate=ssl_context != "none",
+    )
+    if extra.get("auth_type", "basic") == "oauth2":
+        token = _oauth2_token(conn_id, extra)
+        mask_secret(token)
+        server = dataclasses.replace(server, oauth2_token=token)
+    return server
 
-    return CloudmarkerSmtpHook
+
+def _oauth2_token(conn_id: str, extra: dict[str, Any]) -> str:
+    """The connection's ``access_token``, else one from Microsoft Entra for its client credentials (as the provider)."""
+    if extra.get("access_token"):
+        return str(extra["access_token"])
+    client_id, client_secret = extra.get("client_id"), extra.get("client_secret")
+    if not (client_id and client_secret):
+        raise EmailSendError(
+            f"SMTP connection {conn_id!r} has auth_type oauth2 but neither access_token nor "
+            f"client_id and client_secret in its extras; add them"
+        )
+    mask_secret(client_secret)
+    from msal import ConfidentialClientApplication
+
+    app = ConfidentialClientApplication(
+        client_id=client_id,
+        client_credential=client_secret,
+        authority=f"https://login.microsoftonline.com/{extra.get('tenant_id', 'common')}",
+    )
+    result = app.acquire_token_for_client(scopes=[extra.get("scope", "https://outlook.office.com/.default")])
+    if "access_token" not in result:
+        raise EmailSendError(
+            f"SMTP connection {conn_id!r}: no OAuth2 access token from Microsoft Entra: "
+            f"{result.get('error_description') or result.get('error')}"
+        )
+    return str(result["access_token"])
+
+
+def _tls_context(server: Server) -> ssl.SSLContext:
+    """The system's trusted CAs (``SSL_CERT_FILE`` too); no verification only when the connection says ``none``."""
+    if server.verify_certificate:
+        return ssl.create_default_context()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _open(server: Server, debug: int) -> smtplib.SMTP:
+    """A connected client in the server's TLS mode, logged in; a dropped first connection is retried."""
+    for attempt in range(server.retry_limit + 1):
+        try:
+            if server.implicit_tls:
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    server.host, server.port, timeout=server.timeout, context=_tls_context(server)
+                )
+            else:
+                client = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+        except smtplib.SMTPServerDisconnected:
+            if attempt == server.retry_limit:
+                raise
+            continue
+        break
+    try:
+        if debug:
+            mask_debug_output(client, server.login, server.password or server.oauth2_token)
+            client.set_debuglevel(debug)
+        if server.starttls:
+            client.starttls(context=_tls_context(server))
+            client.ehlo()
+        _authenticate(client, server)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _authenticate(client: smtplib.SMTP, server: Server) -> None:
+    """XOAUTH2 with a token, else AUTH with login and password when both are set, else none."""
+    if server.oauth2_token is not None:
+        identity = server.login or server.from_email or ""
+        token = server.oauth2_token
+        client.ehlo_or_helo_if_needed()  # auth() does not greet first (login() does): a 503 would pass as success
+        client.auth("XOAUTH2", lambda challenge=None: f"user={identity}\x01auth=Bearer {token}\x01\x01")
+    elif server.login and server.password:
+        client.login(server.login, server.password)
 
 
 def build_message(
@@ -269,28 +375,41 @@ def send_email(
     attachments: Sequence[tuple[str, bytes]] = (),
 ) -> None:
     """Send one message to ``settings.to_addrs``; raise ``EmailSendError`` saying where and why it failed."""
-    hook = _smtp_hook_class()(settings)
     recipients = [addr for _, addr in getaddresses(list(settings.to_addrs))]
     try:
-        with hook:
-            sender = settings.from_addr or hook.from_email
-            if not sender:
-                raise EmailSendError(
-                    f"no sender: set from_addr, or from_email in the extras of SMTP connection {settings.conn_id!r}"
-                )
-            hook.send_prepared(build_message(settings, subject, text, html, attachments, sender), recipients)
+        server = _connection_server(settings.conn_id) if settings.conn_id else _inline_server(settings)
+        sender = settings.from_addr or server.from_email
+        if not sender:
+            raise EmailSendError(
+                f"no sender: set from_addr, or from_email in the extras of SMTP connection {settings.conn_id!r}"
+            )
+        client = _open(server, settings.debug)
+        try:
+            client.send_message(build_message(settings, subject, text, html, attachments, sender), to_addrs=recipients)
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                client.quit()
     except EmailSendError:
         raise
     except smtplib.SMTPAuthenticationError as exc:
+        # Not chained: an AUTH refusal's text can echo what the client sent (the base64 credentials).
         raise EmailSendError(
             f"SMTP login to {settings.describe()} as {settings.username or '(connection login)'} was refused "
             f"({exc.smtp_code}); check username and password"
         ) from None
     except Exception as exc:
         detail = str(exc) or type(exc).__name__
-        if "connection is not found" in detail or "isn't defined" in detail:
-            detail = f"Airflow connection {settings.conn_id!r} is not defined; create it or fix conn_id"
         raise EmailSendError(
-            f"sending email via {settings.describe()} failed: {type(exc).__name__}: {detail}"
-        ) from None
+            f"sending email via {settings.describe()} failed: {type(exc).__name__}: {detail}{_mode_hint(settings, exc)}"
+        ) from exc
     log.info("Sent email %r to %s via %s", subject, ", ".join(recipients), settings.describe())
+
+
+def _mode_hint(settings: SmtpSettings, exc: Exception) -> str:
+    """How to fix a connection whose TLS modes do not match its server (the provider turns both on by default)."""
+    if not settings.conn_id or not isinstance(exc, smtplib.SMTPNotSupportedError):
+        return ""
+    return (
+        f"; SMTP connection {settings.conn_id!r} has implicit TLS and STARTTLS both on unless its extras turn one "
+        'off: set {"disable_tls": true} for port 465 or {"disable_ssl": true} for port 587'
+    )

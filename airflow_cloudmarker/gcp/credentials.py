@@ -71,19 +71,25 @@ def read_key_file(key_file_path: str, what: str) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         raise GCPCredentialsError(
             f"{what}: the service-account key file {shown} does not exist; download a key for the service "
             "account (IAM > Service accounts > Keys) and point key_file_path at it"
+        ) from exc
+    except IsADirectoryError as exc:
+        raise GCPCredentialsError(f"{what}: {shown} is a directory, not a service-account key file") from exc
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise GCPCredentialsError(f"{what}: cannot read the service-account key file {shown}: {reason}") from exc
+    except UnicodeDecodeError:
+        # Not chained: the error holds the file's bytes (a key) in its ``object``.
+        raise GCPCredentialsError(
+            f"{what}: cannot read the service-account key file {shown}: UnicodeDecodeError"
         ) from None
-    except IsADirectoryError:
-        raise GCPCredentialsError(f"{what}: {shown} is a directory, not a service-account key file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise GCPCredentialsError(f"{what}: cannot read the service-account key file {shown}: {reason}") from None
     try:
         info = json.loads(text)
     except ValueError:
+        # Not chained: a JSONDecodeError holds the whole document (a key) in its ``doc``.
         raise GCPCredentialsError(
             f"{what}: the key file {shown} is not JSON; use the JSON key downloaded from the GCP console"
         ) from None
@@ -115,7 +121,7 @@ def _service_account(info: dict, where: str) -> GCPCredentials:
         try:
             credentials = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
         except (ValueError, TypeError):
-            # The library's message may quote the key; ours never does.
+            # Not chained: the library's message may quote the key; ours never does.
             raise GCPCredentialsError(
                 f"{where} holds a private key that cannot be loaded; download a new key"
             ) from None
@@ -139,11 +145,11 @@ def _from_connection(conn_id: str) -> GCPCredentials:
     what = f"GCPCloud param conn_id: Airflow connection {conn_id!r}"
     try:
         conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
+    except AirflowNotFoundException as exc:
         raise GCPCredentialsError(
             f"{what} does not exist; create it (Google Cloud type, key JSON in the 'keyfile_dict' extra) "
             "or set AIRFLOW_CONN_" + conn_id.upper() + " in the environment"
-        ) from None
+        ) from exc
     extras = conn.extra_dejson or {}
     keyfile = next((extras[k] for k in KEYFILE_DICT_EXTRAS if extras.get(k)), None)
     key_path = next((extras[k] for k in KEY_PATH_EXTRAS if extras.get(k)), None)
@@ -153,6 +159,7 @@ def _from_connection(conn_id: str) -> GCPCredentials:
             try:
                 keyfile = json.loads(keyfile)
             except ValueError:
+                # Not chained: a JSONDecodeError holds the whole document (the key) in its ``doc``.
                 raise GCPCredentialsError(f"{what}: extra 'keyfile_dict' is not JSON") from None
         info = _check_key(keyfile, f"{what}: extra 'keyfile_dict'")
         return _service_account(info, f"{what} (keyfile_dict)")
@@ -173,6 +180,6 @@ def _from_adc() -> GCPCredentials:
         raise GCPCredentialsError(
             "GCPCloud: neither key_file_path nor conn_id is set, and Application Default Credentials are "
             f"not available ({first_line}); set key_file_path, conn_id, or GOOGLE_APPLICATION_CREDENTIALS"
-        ) from None
+        ) from exc
     email = getattr(credentials, "service_account_email", None)
     return GCPCredentials(credentials, email if isinstance(email, str) and "@" in email else None, "ADC")
