@@ -1,12 +1,9 @@
-"""Load plugin classes by dotted path and check their params without constructing them.
+"""Load plugin classes by dotted path, check them against the contract, and list the built-in ones.
 
-A plugin is a plain class constructed with the config's ``params`` as keyword arguments:
-
-* cloud: ``read()`` yields records; ``done()``. A cloud that can split its work (one
-  subscription, one project) may also define ``shards()`` returning a list of small JSON values;
-  the DAG then maps one fetch task per shard and calls ``read(shard)`` in each.
-* event: ``eval(record)`` yields zero or more event records; ``done()``.
-* store and alert (same interface): ``write(record)``; ``done()`` (flush, close).
+A plugin is a plain class constructed with the config's ``params`` as keyword arguments. What
+each kind of plugin must and may have is defined in ``contract`` (its protocols and optional
+abilities); this module checks a class against it and checks the params against the
+constructor's signature, both without constructing anything (no network at parse time).
 
 Plugins know nothing of DAGs, tasks or XComs: they test without a scheduler, and plugins
 written for the original Cloudmarker run unchanged.
@@ -24,17 +21,11 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from airflow_cloudmarker import contract
+
 #: Config paths of the original project load the same classes from this package.
 LEGACY_PREFIX = "cloudmarker."
 PACKAGE_PREFIX = "airflow_cloudmarker."
-
-#: Methods each kind of plugin must have.
-REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
-    "clouds": ("read", "done"),
-    "events": ("eval", "done"),
-    "stores": ("write", "done"),
-    "alerts": ("write", "done"),
-}
 
 
 class PluginError(Exception):
@@ -77,12 +68,17 @@ def load_class(class_path: str) -> type:
 
 
 def check_methods(cls: type, kind: str) -> None:
-    """Raise ``PluginError`` when ``cls`` lacks a method its ``kind`` of plugin needs."""
-    missing = [m for m in REQUIRED_METHODS[kind] if not callable(getattr(cls, m, None))]
+    """Raise ``PluginError`` when ``cls`` lacks a method of its ``kind``'s protocol (``contract.PROTOCOLS``)."""
+    missing = contract.missing_methods(cls, kind)
     if missing:
         raise PluginError(
             f"{cls.__module__}.{cls.__qualname__} is used in {kind} but has no {', '.join(missing)}() method"
         )
+
+
+def check_abilities(cls: type, kind: str) -> list[str]:
+    """The problems of the optional abilities ``cls`` declares (``contract.ABILITIES``), each naming its fix."""
+    return contract.ability_problems(cls, kind)
 
 
 def check_params(cls: type, params: Mapping[str, Any]) -> None:
@@ -258,11 +254,6 @@ def check_param_types(cls: type, params: Mapping[str, Any]) -> list[ParamTypeErr
             )
         )
     return problems
-
-
-def is_sharded(cls: type) -> bool:
-    """True when a cloud plugin splits its work into shards fetched by mapped tasks."""
-    return callable(getattr(cls, "shards", None))
 
 
 def instantiate(cls: type, params: Mapping[str, Any]) -> Any:
