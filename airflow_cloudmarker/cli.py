@@ -58,7 +58,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="with --list-plugins: print JSON instead of a table")
     parser.add_argument("-v", "--version", action="version", version=f"cloudmarker {__version__}")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.json and not args.list_plugins:
+        parser.error("--json goes with --list-plugins")
+    return args
 
 
 def _report_config(config: config_mod.Config, audit_keys: Sequence[str]) -> bool:

@@ -323,6 +323,8 @@ class CheckMetadata:
     description: str = ""
     links: Sequence[str] = ()
     controls: Mapping[str, Sequence[str]] = field(default_factory=dict, hash=False)
+    #: The names an event must give to fill ``description`` and ``remediation`` (set from them).
+    placeholders: frozenset[str] = field(init=False, repr=False, compare=False, default=frozenset())
 
     def __post_init__(self) -> None:
         check_id = self.check_id
@@ -338,33 +340,29 @@ class CheckMetadata:
         if self.description == "":
             object.__setattr__(self, "description", self.title)
         _text(owner, "description", self.description)
-        _template_fields(owner, "description", self.description)
-        _template_fields(owner, "remediation", self.remediation)
+        placeholders = _template_fields(owner, "description", self.description)
+        placeholders |= _template_fields(owner, "remediation", self.remediation)
+        object.__setattr__(self, "placeholders", placeholders)
         object.__setattr__(self, "links", _links(owner, self.links))
         object.__setattr__(self, "controls", _controls(owner, self.controls))
-
-    @property
-    def placeholders(self) -> frozenset[str]:
-        """The names an event must give to fill ``description`` and ``remediation``."""
-        owner = f"check {self.check_id}:"
-        return _template_fields(owner, "description", self.description) | _template_fields(
-            owner, "remediation", self.remediation
-        )
 
     def event_com(self, values: Mapping[str, Any], severity: str | None = None) -> dict[str, Any]:
         """The ``com`` fields of an event of this check: id, title, severity and the two texts filled in.
 
         ``severity`` is the plugin's configured one; None takes the check's default.
         """
-        missing = self.placeholders - set(values)
-        if missing:
-            raise KeyError(f"check {self.check_id}: no value for {', '.join(sorted(missing))}")
+        try:
+            description = self.description.format_map(values)
+            recommendation = self.remediation.format_map(values)
+        except KeyError as exc:
+            missing = ", ".join(sorted(self.placeholders - values.keys()))
+            raise KeyError(f"check {self.check_id}: no value for {missing}") from exc
         return {
             "check_id": self.check_id,
             "title": self.title,
             "severity": severity or self.severity,
-            "description": self.description.format_map(values),
-            "recommendation": self.remediation.format_map(values),
+            "description": description,
+            "recommendation": recommendation,
         }
 
     def as_dict(self) -> dict[str, Any]:
