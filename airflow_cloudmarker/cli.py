@@ -51,8 +51,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="DAYS",
         help="delete the record batches (XComs and their object-store files) of runs older than DAYS days, and exit",
     )
+    parser.add_argument(
+        "--list-plugins",
+        action="store_true",
+        help="print every built-in plugin (kind, config path, params with defaults, checks of events) and exit",
+    )
+    parser.add_argument("--json", action="store_true", help="with --list-plugins: print JSON instead of a table")
     parser.add_argument("-v", "--version", action="version", version=f"cloudmarker {__version__}")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.json and not args.list_plugins:
+        parser.error("--json goes with --list-plugins")
+    return args
 
 
 def _report_config(config: config_mod.Config, audit_keys: Sequence[str]) -> bool:
@@ -116,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_base_config:
         sys.stdout.write(config_mod.base_config_text())
         return 0
+    if args.list_plugins:  # no config and no Airflow: the plugins' own declarations only
+        from airflow_cloudmarker import plugins
+
+        return plugins.print_listing(as_json=args.json)
     paths = list(config_mod.DEFAULT_CONFIG_PATHS) if args.config is None else list(args.config)
     apply_environment(args, paths)
     if args.purge_xcoms is not None:

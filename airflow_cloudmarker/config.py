@@ -377,6 +377,7 @@ class _Validator:
             plugin_loader.check_methods(cls, kind)
         except plugin_loader.PluginError as exc:
             problems.append(f"{{audit_list}}: plugin key {plugin.key!r}: {exc}; list it under the right key")
+        problems += [f"{where}: {problem}" for problem in plugin_loader.check_abilities(cls, kind)]
         try:
             plugin_loader.check_params(cls, plugin.params)
         except plugin_loader.PluginError as exc:

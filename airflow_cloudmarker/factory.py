@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from airflow_cloudmarker import batches, results, tasks
+from airflow_cloudmarker import batches, contract, results, tasks
 from airflow_cloudmarker import plugins as plugin_loader
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 TAGS = ["cloudmarker"]
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_DELAY_SECONDS = 60
-DEFAULT_SHARD_CONCURRENCY = 8
 FINDINGS_TASK_ID = "findings"
 #: The first task, there only to carry the begin-of-audit callback (Airflow has no DAG-level start callback).
 BEGIN_TASK_ID = "audit_begin"
@@ -124,7 +123,7 @@ def build_dag(
             plugin = config.plugins[key]
             cls = plugin_loader.load_class(plugin.class_path)
             task_id = f"fetch_{key}"
-            sharded = plugin_loader.is_sharded(cls)
+            sharded = contract.is_sharded(cls)
             if sharded:
                 shards = task(task_id=f"shards_{key}")(
                     _named(f"shards_{key}", lambda plugin=plugin: tasks.list_shards(plugin))
@@ -132,7 +131,7 @@ def build_dag(
                 fetched = task(
                     task_id=task_id,
                     show_return_value_in_logs=False,
-                    max_active_tis_per_dagrun=getattr(cls, "max_parallel_shards", DEFAULT_SHARD_CONCURRENCY),
+                    max_active_tis_per_dagrun=contract.max_parallel_shards(cls),
                 )(
                     _named(
                         task_id,

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from airflow_cloudmarker import contract
 from airflow_cloudmarker import records as rec
 from airflow_cloudmarker.util import SEVERITIES
 
@@ -50,7 +51,18 @@ READABLE_VERSIONS = (2, 3)
 HEAD_NAME = "HEAD.json"
 DAMAGED_PREFIX = "damaged-"
 #: The com fields of an event kept in the state, to describe a resolved finding.
-_KEPT_COM = ("cloud_type", "record_type", "reference", "description", "recommendation", "severity", "finding_key")
+_KEPT_COM = (
+    "cloud_type",
+    "record_type",
+    "reference",
+    "description",
+    "recommendation",
+    "severity",
+    "finding_key",
+    "check_id",
+    "check_ids",
+    "title",
+)
 _JSON_TYPE_NAMES = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 log = logging.getLogger(__name__)
@@ -107,10 +119,14 @@ def finding_id(event: dict) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
-def normalize_severity(value: Any) -> str:
-    """The event's severity if it is one of SEVERITIES, else the default."""
+def normalize_severity(value: Any, check_id: Any = None) -> str:
+    """The event's severity if it is one of SEVERITIES, else the default severity of its check.
+
+    The check is the one ``com.check_id`` names (see ``contract.CheckMetadata``); an event of no
+    known check gets ``DEFAULT_SEVERITY``.
+    """
     text = str(value).lower() if value is not None else ""
-    return text if text in SEVERITIES else DEFAULT_SEVERITY
+    return text if text in SEVERITIES else contract.default_severity(check_id, DEFAULT_SEVERITY)
 
 
 @dataclass
@@ -494,7 +510,7 @@ def track(
                 fid = finding_id(event)
                 known = fid in baseline.first_seen
                 com["finding_id"] = fid
-                com["severity"] = normalize_severity(com.get("severity"))
+                com["severity"] = normalize_severity(com.get("severity"), com.get("check_id"))
                 com["first_seen"] = baseline.first_seen[fid] if known else run_time
                 com["last_seen"] = run_time
                 com["status"] = "open" if known else "new"
@@ -565,14 +581,6 @@ def resolved_event(finding: dict, run_time: str) -> dict:
         }
     )
     return {"ext": copy.deepcopy(finding.get("ext") or {}), "com": com}
-
-
-def keeps_every_event(plugin_class: type) -> bool:
-    """Stores used as alerts keep every event, whatever ``alert_on`` says (they are the record)."""
-    explicit = getattr(plugin_class, "keeps_every_event", None)
-    if explicit is not None:
-        return bool(explicit)
-    return plugin_class.__module__.startswith("airflow_cloudmarker.stores.")
 
 
 def state_base_url() -> str:

@@ -1,12 +1,9 @@
-"""Load plugin classes by dotted path and check their params without constructing them.
+"""Load plugin classes by dotted path, check them against the contract, and list the built-in ones.
 
-A plugin is a plain class constructed with the config's ``params`` as keyword arguments:
-
-* cloud: ``read()`` yields records; ``done()``. A cloud that can split its work (one
-  subscription, one project) may also define ``shards()`` returning a list of small JSON values;
-  the DAG then maps one fetch task per shard and calls ``read(shard)`` in each.
-* event: ``eval(record)`` yields zero or more event records; ``done()``.
-* store and alert (same interface): ``write(record)``; ``done()`` (flush, close).
+A plugin is a plain class constructed with the config's ``params`` as keyword arguments. What
+each kind of plugin must and may have is defined in ``contract`` (its protocols and optional
+abilities); this module checks a class against it and checks the params against the
+constructor's signature, both without constructing anything (no network at parse time).
 
 Plugins know nothing of DAGs, tasks or XComs: they test without a scheduler, and plugins
 written for the original Cloudmarker run unchanged.
@@ -18,23 +15,22 @@ import collections.abc as abc
 import functools
 import importlib
 import inspect
+import json
+import pkgutil
 import reprlib
+import sys
+import textwrap
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from airflow_cloudmarker import contract
 
 #: Config paths of the original project load the same classes from this package.
 LEGACY_PREFIX = "cloudmarker."
 PACKAGE_PREFIX = "airflow_cloudmarker."
-
-#: Methods each kind of plugin must have.
-REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
-    "clouds": ("read", "done"),
-    "events": ("eval", "done"),
-    "stores": ("write", "done"),
-    "alerts": ("write", "done"),
-}
 
 
 class PluginError(Exception):
@@ -77,12 +73,17 @@ def load_class(class_path: str) -> type:
 
 
 def check_methods(cls: type, kind: str) -> None:
-    """Raise ``PluginError`` when ``cls`` lacks a method its ``kind`` of plugin needs."""
-    missing = [m for m in REQUIRED_METHODS[kind] if not callable(getattr(cls, m, None))]
+    """Raise ``PluginError`` when ``cls`` lacks a method of its ``kind``'s protocol (``contract.PROTOCOLS``)."""
+    missing = contract.missing_methods(cls, kind)
     if missing:
         raise PluginError(
             f"{cls.__module__}.{cls.__qualname__} is used in {kind} but has no {', '.join(missing)}() method"
         )
+
+
+def check_abilities(cls: type, kind: str) -> list[str]:
+    """The problems of the optional abilities ``cls`` declares (``contract.ABILITIES``), each naming its fix."""
+    return contract.ability_problems(cls, kind)
 
 
 def check_params(cls: type, params: Mapping[str, Any]) -> None:
@@ -260,11 +261,226 @@ def check_param_types(cls: type, params: Mapping[str, Any]) -> list[ParamTypeErr
     return problems
 
 
-def is_sharded(cls: type) -> bool:
-    """True when a cloud plugin splits its work into shards fetched by mapped tasks."""
-    return callable(getattr(cls, "shards", None))
-
-
 def instantiate(cls: type, params: Mapping[str, Any]) -> Any:
     """Construct a plugin with its params as keyword arguments."""
     return cls(**dict(params))
+
+
+# -- the built-in plugins, for ``cloudmarker --list-plugins`` and the docs ------------------------
+
+#: The packages of built-in plugins and the audit lists each one's plugins may be used in.
+BUILTIN_PACKAGES: dict[str, tuple[str, ...]] = {
+    "clouds": ("clouds",),
+    "events": ("events",),
+    "stores": ("stores", "alerts"),
+    "alerts": ("alerts",),
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One constructor param of a plugin: its name, annotated type and default (as YAML would read it)."""
+
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``--list-plugins`` shows of one plugin class."""
+
+    cls: type
+    #: The audit lists it may be used in (``clouds``; ``stores`` and ``alerts``; ...).
+    kinds: tuple[str, ...]
+    #: Its config path, ``cloudmarker.<package>.<module>.<Class>``.
+    path: str
+    summary: str
+    params: tuple[Param, ...]
+    #: The optional abilities it declares (``contract.ABILITIES``), each as a short phrase.
+    abilities: tuple[str, ...]
+    checks: tuple[contract.CheckMetadata, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready values (``--list-plugins --json``)."""
+        return {
+            "path": self.path,
+            "kinds": list(self.kinds),
+            "summary": self.summary,
+            "params": [
+                {
+                    "name": p.name,
+                    "type": p.type,
+                    "required": p.required,
+                    **({} if p.required else {"default": p.default}),
+                }
+                for p in self.params
+            ],
+            "abilities": list(self.abilities),
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+
+def _yaml_ready(value: Any) -> Any:
+    """A default as YAML would write it: tuples and sets as lists, anything unusual as its repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_yaml_ready(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _yaml_ready(v) for k, v in value.items()}
+    return repr(value)
+
+
+def constructor_params(cls: type) -> tuple[Param, ...]:
+    """The keyword params of ``cls``'s constructor, with annotated types and defaults, in signature order."""
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return ()
+    hints = param_hints(cls)
+    params = []
+    for p in signature.parameters.values():
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            continue
+        shown = type_name(hints[p.name]) if p.name in hints else "any"
+        if p.default is p.empty:
+            params.append(Param(p.name, shown, True))
+        else:
+            params.append(Param(p.name, shown, False, _yaml_ready(p.default)))
+    return tuple(params)
+
+
+def declared_abilities(cls: type, kinds: Sequence[str]) -> tuple[str, ...]:
+    """The optional abilities ``cls`` declares for any of ``kinds``, as phrases such as ``shards (8 at once)``."""
+    shown = []
+    for kind in kinds:
+        if kind == "clouds" and contract.is_sharded(cls):
+            shown.append(f"shards (at most {contract.max_parallel_shards(cls)} at once)")
+        if kind in ("stores", "alerts"):
+            if contract.keeps_every_event(cls):
+                shown.append("keeps_every_event")
+            if contract.abort_method(cls) is not None:
+                shown.append("abort")
+    return tuple(dict.fromkeys(shown))
+
+
+def plugin_info(cls: type, kinds: Sequence[str]) -> PluginInfo:
+    """What ``--list-plugins`` shows of ``cls`` when it may be used in the audit lists ``kinds``."""
+    module = cls.__module__.removeprefix(PACKAGE_PREFIX)
+    doc = inspect.getdoc(cls) or ""
+    return PluginInfo(
+        cls=cls,
+        kinds=tuple(kinds),
+        path=f"{LEGACY_PREFIX}{module}.{cls.__qualname__}",
+        summary=doc.split("\n\n")[0].replace("\n", " ").replace("``", ""),
+        params=constructor_params(cls),
+        abilities=declared_abilities(cls, kinds),
+        checks=contract.checks_of(cls) if "events" in kinds else (),
+    )
+
+
+def builtin_plugins() -> list[PluginInfo]:
+    """Every plugin class of this package: the public classes of the public modules of each plugin package
+    that satisfy their kind's protocol, in package and module order."""
+    infos = []
+    for package, kinds in BUILTIN_PACKAGES.items():
+        parent = importlib.import_module(f"{PACKAGE_PREFIX}{package}")
+        for module_info in sorted(pkgutil.iter_modules(parent.__path__), key=lambda m: m.name):
+            if module_info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{parent.__name__}.{module_info.name}")
+            for name, value in vars(module).items():
+                if (
+                    inspect.isclass(value)
+                    and value.__module__ == module.__name__
+                    and not name.startswith("_")
+                    and not contract.missing_methods(value, kinds[0])
+                ):
+                    infos.append(plugin_info(value, kinds))
+    return infos
+
+
+_KIND_LABELS = {"clouds": "cloud", "events": "event", "stores": "store", "alerts": "alert"}
+
+
+def _shown(value: Any) -> str:
+    """A default in the listing, written as in YAML: ``null``, ``true``, ``[foo, bar]``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+    if value == "":
+        return "''"
+    return str(value)
+
+
+def _wrapped(label: str, text: str, indent: int) -> list[str]:
+    return textwrap.wrap(
+        text, width=_LISTING_WIDTH, initial_indent=" " * indent + label, subsequent_indent=" " * (indent + 2)
+    )
+
+
+_LISTING_WIDTH = 110
+
+
+def controls_text(check: contract.CheckMetadata) -> str:
+    """``CIS Microsoft Azure Foundations 6.0.0: 7.1; ...``, or ``none`` (as the listing and docs write it)."""
+    return "; ".join(f"{name}: {', '.join(ids)}" for name, ids in check.controls.items()) or "none"
+
+
+def _check_lines(check: contract.CheckMetadata) -> list[str]:
+    lines = [f"      check {check.check_id} ({check.severity}): {check.title}"]
+    lines += _wrapped("resource type: ", check.resource_type, 8)
+    lines += _wrapped("controls: ", controls_text(check), 8)
+    lines += _wrapped("risk: ", check.risk, 8)
+    lines += _wrapped("remediation: ", check.remediation, 8)
+    lines += [f"        link: {link}" for link in check.links]
+    return lines
+
+
+def _plugin_lines(info: PluginInfo) -> list[str]:
+    label = " / ".join(_KIND_LABELS[k] for k in info.kinds)
+    lines = [f"{label:<13} {info.path}"]
+    lines += _wrapped("", info.summary, 6)
+    if info.params:
+        width = max(len(p.name) for p in info.params)
+        type_width = max(len(p.type) for p in info.params)
+        for p in info.params:
+            default = "(required)" if p.required else _shown(p.default)
+            lines.append(f"        {p.name:<{width}}  {p.type:<{type_width}}  {default}".rstrip())
+    else:
+        lines.append("        (no params)")
+    if info.abilities:
+        lines.append(f"      abilities: {', '.join(info.abilities)}")
+    for check in info.checks:
+        lines += _check_lines(check)
+    return lines
+
+
+def listing_text(infos: Sequence[PluginInfo]) -> str:
+    """The plugins as a readable table: kind and config path, summary, then each param's name, type and default."""
+    lines = [
+        "Built-in plugins: kind, config path (plugin: in the config), then each param's name, type and default.",
+        "",
+    ]
+    for info in infos:
+        lines += [*_plugin_lines(info), ""]
+    return "\n".join(lines)
+
+
+def listing_json(infos: Sequence[PluginInfo]) -> str:
+    """The plugins as a JSON list (one object per plugin: path, kinds, params, abilities, checks)."""
+    return json.dumps([info.as_dict() for info in infos], indent=2) + "\n"
+
+
+def print_listing(as_json: bool = False) -> int:
+    """``cloudmarker --list-plugins [--json]``: print every built-in plugin; the exit status."""
+    infos = builtin_plugins()
+    sys.stdout.write(listing_json(infos) if as_json else listing_text(infos))
+    return 0

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from airflow_cloudmarker import batches, findings
+from airflow_cloudmarker import batches, contract, findings
 from airflow_cloudmarker import plugins as plugin_loader
 from airflow_cloudmarker import records as rec
 from airflow_cloudmarker.config import PluginConfig
@@ -286,8 +286,8 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], l
 
 def _abort(plugin: PluginConfig, instance: Any) -> None:
     """Call the plugin's optional ``abort()``; its own failure is logged, never hiding the task's error."""
-    abort = getattr(instance, "abort", None)
-    if callable(abort):
+    abort = contract.abort_method(instance)
+    if abort is not None:
         try:
             abort()
         except Exception as exc:
@@ -326,7 +326,7 @@ def deliver(
     instance, class_name = _construct(plugin)
     fields = rec.target_stamp(audit_key, plugin.key, class_name, target_type)
     manifests, stream = _records_from(ti, upstream_task_ids)
-    wanted = findings.STATUSES_OF_CHANGE if only_changes and not findings.keeps_every_event(type(instance)) else None
+    wanted = findings.STATUSES_OF_CHANGE if only_changes and not contract.keeps_every_event(instance) else None
     written = skipped = 0
     batch_count = 0
     started = time.monotonic()

@@ -136,6 +136,8 @@ def test_os_disk_event():
     assert com["record_type"] == "vm_os_disk_encryption_event"
     assert com["reference"].endswith("/virtualMachines/vm1")
     assert (com["severity"], com["finding_key"]) == ("medium", "vm1-os")
+    assert (com["check_id"], com["title"]) == ("azure_vm_os_disk_unencrypted", AzVMOSDiskEncryptionEvent.CHECK.title)
+    assert com["description"] == "Azure virtual machine vm1 has unencrypted OS disk vm1-os."
     assert "vm1" in com["description"] and "vm1-os" in com["description"] and com["recommendation"]
     assert event["ext"]["record_type"] == "vm_os_disk_encryption_event" and event["ext"]["subscription_id"] == "s"
     assert list(AzVMOSDiskEncryptionEvent().eval(vm_record(True, {"d0": False}))) == []
@@ -154,6 +156,11 @@ def test_data_disk_events_one_per_unencrypted_disk():
     assert {e["com"]["record_type"] for e in events} == {"vm_data_disk_encryption_event"}
     assert all(e["com"]["severity"] == "medium" and "d" in e["com"]["description"] for e in events)
     assert events[0]["ext"]["disk_name"] == "d0"
+    assert {e["com"]["check_id"] for e in events} == {"azure_vm_data_disk_unencrypted"}
+    assert events[0]["com"]["recommendation"] == (
+        "Encrypt data disk d0 of Azure virtual machine vm1 with Azure Disk Encryption (or encryption at host), "
+        "so its data cannot be read from a copy of the disk."
+    )
     assert list(AzVMDataDiskEncryptionEvent().eval(vm_record(False, {"d0": True}))) == []
 
 

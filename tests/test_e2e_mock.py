@@ -63,6 +63,7 @@ def test_get_started_through_the_cloudmarker_command(airflow_db, out_dir, home, 
     com = events[0]["com"]
     assert com["origin_worker"] == "mymockaudit_mockevent" and com["target_type"] == "alert"
     assert com["audit_key"] == "mymockaudit" and len(com["audit_version"]) == 15
+    assert (com["check_id"], com["severity"]) == ("mock_multiple_of_n", "low")  # the check reaches the alert
     assert records[0]["com"]["origin_type"] == "cloud" and records[0]["com"]["target_key"] == "filestore"
     assert "mymockaudit" in result.stdout and "success" in result.stdout  # the summary
     log_text = (tmp_path / "cloudmarker.log").read_text()

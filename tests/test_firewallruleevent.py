@@ -179,3 +179,40 @@ def test_every_valid_exposed_port_of_a_rule_with_bad_entries_is_reported():
     ports = ["3389", "x", "3000-3400", "5432-5400", "1433", "99999"]
     (event,) = events(rule(destination_ports=ports))
     assert event["com"]["exposed_ports"] == [1433, 3306, 3389]
+
+
+@pytest.mark.parametrize(
+    ("ports", "params", "check_ids"),
+    [
+        (["22"], {}, ["firewall_ssh_open_to_internet"]),
+        (["3389"], {}, ["firewall_rdp_open_to_internet"]),
+        (["3306"], {}, ["firewall_database_open_to_internet"]),
+        (["8080"], {"ports": [8080]}, ["firewall_port_open_to_internet"]),
+        (
+            ["*"],
+            {},
+            ["firewall_rdp_open_to_internet", "firewall_ssh_open_to_internet", "firewall_database_open_to_internet"],
+        ),
+        (["22", "8080"], {"ports": [22, 8080]}, ["firewall_ssh_open_to_internet", "firewall_port_open_to_internet"]),
+    ],
+)
+def test_each_event_names_the_checks_its_exposed_ports_fail(ports, params, check_ids):
+    (event,) = events(rule(destination_ports=ports), **params)
+    com = event["com"]
+    assert com["check_ids"] == check_ids
+    check = next(c for c in FirewallRuleEvent.CHECK if c.check_id == check_ids[0])
+    assert (com["check_id"], com["title"], com["severity"]) == (check.check_id, check.title, check.severity)
+
+
+def test_texts_come_from_the_check_and_read_as_before():
+    (event,) = events(rule(destination_ports=["22", "3389"]))
+    reference = "/subscriptions/s1/rg/nsg1/securityRules/allow-ssh"
+    assert event["com"]["description"] == (
+        f"Azure firewall rule {reference} exposes sensitive ports 22, 3389 to the entire Internet."
+    )
+    assert event["com"]["recommendation"] == (
+        "Check whether ports 22, 3389 must be reachable from the Internet. If not, restrict the source addresses "
+        f"of Azure firewall rule {reference} to trusted networks, or remove the rule."
+    )
+    (single,) = events(rule())
+    assert "sensitive port 22 to" in single["com"]["description"]

@@ -26,6 +26,8 @@ def test_mockevent_multiples_of_n():
     events = [e for r in MockCloud(record_count=10).read() for e in MockEvent().eval(r)]
     assert [e["ext"]["data"] for e in events] == [0, 3, 6, 9]
     assert events[1]["com"]["description"] == "3 is a multiple of 3."
+    assert events[1]["com"]["recommendation"] == "Divide 3 by 3 and confirm that the remainder is 0."
+    assert (events[1]["com"]["check_id"], events[1]["com"]["severity"]) == ("mock_multiple_of_n", "low")
     assert events[1]["ext"]["record_type"] == "mock_event"
     assert list(MockEvent(n=5).eval({"raw": {"data": 10}}))[0]["ext"]["n"] == 5
     assert list(MockEvent().eval({})) == []  # no raw.data counts as 1

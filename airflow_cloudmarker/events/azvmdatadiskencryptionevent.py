@@ -6,6 +6,23 @@ from collections.abc import Iterator
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.azure.normalize import field
+from airflow_cloudmarker.contract import CheckMetadata
+
+#: Not mapped to a CIS control, for the reason azvmosdiskencryptionevent gives.
+CHECK = CheckMetadata(
+    check_id="azure_vm_data_disk_unencrypted",
+    title="Azure VM data disk is not encrypted with Azure Disk Encryption",
+    severity="medium",
+    resource_type="virtual_machine",
+    risk="Whoever gets a copy of the disk (a snapshot, an export, a leaked VHD) can read the data on it.",
+    description="Azure virtual machine {vm_name} has unencrypted data disk {disk_name}.",
+    remediation="Encrypt data disk {disk_name} of Azure virtual machine {vm_name} with Azure Disk "
+    "Encryption (or encryption at host), so its data cannot be read from a copy of the disk.",
+    links=(
+        "https://learn.microsoft.com/azure/virtual-machines/disk-encryption-overview",
+        "https://learn.microsoft.com/azure/virtual-machines/disk-encryption",
+    ),
+)
 
 
 def _encrypted(disk: dict) -> bool:
@@ -44,7 +61,7 @@ class AzVMDataDiskEncryptionEvent:
     The data disks judged are those the VM's instance view reports (see :func:`reported_data_disks`).
 
     Params:
-        severity: severity of the findings (default ``medium``).
+        severity: severity of the findings (default: the check's, ``medium``).
 
     Example config::
 
@@ -54,7 +71,9 @@ class AzVMDataDiskEncryptionEvent:
             events: [azdatadiskencryptionevent]
     """
 
-    def __init__(self, severity: str = "medium"):
+    CHECK = CHECK
+
+    def __init__(self, severity: str = CHECK.severity):
         self._severity = util.check_severity("AzVMDataDiskEncryptionEvent", severity)
 
     def eval(self, record: dict) -> Iterator[dict]:
@@ -79,13 +98,8 @@ class AzVMDataDiskEncryptionEvent:
                 "cloud_type": "azure",
                 "record_type": "vm_data_disk_encryption_event",
                 "reference": reference,
-                "severity": self._severity,
                 "finding_key": disk_name,
-                "description": f"Azure virtual machine {vm_name} has unencrypted data disk {disk_name}.",
-                "recommendation": (
-                    f"Encrypt data disk {disk_name} of Azure virtual machine {vm_name} with Azure Disk "
-                    "Encryption (or encryption at host), so its data cannot be read from a copy of the disk."
-                ),
+                **CHECK.event_com({"vm_name": vm_name, "disk_name": disk_name}, self._severity),
             },
         }
 

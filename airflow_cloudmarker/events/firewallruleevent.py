@@ -2,17 +2,81 @@
 
 Cloud plugins (AzCloud, GCPCloud) normalize their firewall rules into ``firewall_rule`` records
 with one common shape in ``com``; this event reads only that shape, so it works for every cloud.
+
+Which CIS control a rule fails depends on the ports it exposes (RDP and SSH have controls of their
+own, database ports none), so the plugin declares one check per group of ports (``CHECK``). An
+event names in ``com.check_id`` the check of the first group its exposed ports fall in (RDP, SSH,
+databases, then any other watched port) and in ``com.check_ids`` every group they fall in: one rule
+open to every port fails both the RDP and the SSH control.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from airflow_cloudmarker import util
+from airflow_cloudmarker.contract import CIS_AZURE, CIS_GCP, CheckMetadata
 
 DEFAULT_PORTS = (22, 3389, 1433, 1521, 3306, 5432)
 INTERNET = "0.0.0.0/0"
+
+_DESCRIPTION = "{cloud} firewall rule {reference} exposes sensitive {ports} to the entire Internet."
+_REMEDIATION = (
+    "Check whether {ports} must be reachable from the Internet. If not, restrict the source addresses of "
+    "{cloud} firewall rule {reference} to trusted networks, or remove the rule."
+)
+_LINKS = (
+    "https://learn.microsoft.com/azure/virtual-network/network-security-groups-overview",
+    "https://cloud.google.com/firewall/docs/firewalls",
+)
+
+
+def _firewall_check(check_id: str, title: str, risk: str, controls: dict[str, list[str]]) -> CheckMetadata:
+    return CheckMetadata(
+        check_id=check_id,
+        title=title,
+        severity="high",
+        resource_type="firewall_rule",
+        risk=risk,
+        description=_DESCRIPTION,
+        remediation=_REMEDIATION,
+        links=_LINKS,
+        controls=controls,
+    )
+
+
+RDP_CHECK = _firewall_check(
+    "firewall_rdp_open_to_internet",
+    "Firewall rule allows RDP (port 3389) from the Internet",
+    "Anyone on the Internet can reach the Remote Desktop service: password guessing and RDP exploits "
+    "are among the most common ways into a network.",
+    {CIS_AZURE: ["7.1"], CIS_GCP: ["3.7"]},
+)
+SSH_CHECK = _firewall_check(
+    "firewall_ssh_open_to_internet",
+    "Firewall rule allows SSH (port 22) from the Internet",
+    "Anyone on the Internet can reach the SSH service: password guessing, stolen keys and SSH server "
+    "exploits give a shell on the machine.",
+    {CIS_AZURE: ["7.2"], CIS_GCP: ["3.6"]},
+)
+DATABASE_CHECK = _firewall_check(
+    "firewall_database_open_to_internet",
+    "Firewall rule allows database ports (1433, 1521, 3306, 5432) from the Internet",
+    "Anyone on the Internet can reach the database server (SQL Server, Oracle, MySQL, PostgreSQL): "
+    "weak or leaked credentials and server exploits expose the data. No CIS network control covers "
+    "database ports; the CIS database controls check the database's own firewall.",
+    {},
+)
+PORT_CHECK = _firewall_check(
+    "firewall_port_open_to_internet",
+    "Firewall rule allows a watched port from the Internet",
+    "Anyone on the Internet can reach a service that the config's ports param says must not be public.",
+    {},
+)
+#: Which check each built-in port belongs to; any other watched port is PORT_CHECK's.
+_CHECK_OF_PORT = {3389: RDP_CHECK, 22: SSH_CHECK, 1433: DATABASE_CHECK, 1521: DATABASE_CHECK}
+_CHECK_OF_PORT.update({3306: DATABASE_CHECK, 5432: DATABASE_CHECK})
 
 
 def _check_ports(ports: Any) -> tuple[int, ...]:
@@ -26,12 +90,18 @@ def _check_ports(ports: Any) -> tuple[int, ...]:
     return tuple(sorted(set(checked)))
 
 
+def _checks_of_ports(ports: Iterable[int]) -> list[CheckMetadata]:
+    """The checks the exposed ports fail, in the order of ``FirewallRuleEvent.CHECK``."""
+    failed = {_CHECK_OF_PORT.get(port, PORT_CHECK).check_id for port in ports}
+    return [check for check in FirewallRuleEvent.CHECK if check.check_id in failed]
+
+
 class FirewallRuleEvent:
     """Emit a ``firewall_rule_event`` for an inbound allow rule exposing watched ports to the Internet.
 
     Params:
         ports: TCP ports to watch (default 22, 3389, 1433, 1521, 3306, 5432).
-        severity: severity of the finding (default ``high``).
+        severity: severity of the finding (default: the check's, ``high``).
 
     Example config::
 
@@ -41,9 +111,11 @@ class FirewallRuleEvent:
               ports: [22, 3389]
     """
 
-    def __init__(self, ports: list[int] | None = None, severity: str = "high"):
+    CHECK = (RDP_CHECK, SSH_CHECK, DATABASE_CHECK, PORT_CHECK)
+
+    def __init__(self, ports: Sequence[int] | None = DEFAULT_PORTS, severity: str | None = None):
         self._ports = frozenset(_check_ports(DEFAULT_PORTS if ports is None else ports))
-        self._severity = util.check_severity("FirewallRuleEvent", severity)
+        self._severity = None if severity is None else util.check_severity("FirewallRuleEvent", severity)
 
     def eval(self, record: dict) -> Iterator[dict]:
         """Yield one event for a ``firewall_rule`` record that exposes watched ports; ignore anything else."""
@@ -53,11 +125,15 @@ class FirewallRuleEvent:
         exposed = self._exposed_ports(com)
         if not exposed:
             return
+        checks = _checks_of_ports(exposed)
         cloud_type = str(com.get("cloud_type", ""))
         reference = str(com.get("reference", ""))
-        friendly_cloud = util.friendly_string(cloud_type)
         port_text = ", ".join(str(p) for p in exposed)
-        plural = "s" if len(exposed) > 1 else ""
+        values = {
+            "cloud": util.friendly_string(cloud_type),
+            "reference": reference,
+            "ports": f"port{'s' if len(exposed) > 1 else ''} {port_text}",
+        }
         ext = record.get("ext") if isinstance(record.get("ext"), dict) else {}
         yield {
             "ext": util.merge_dicts(ext, {"record_type": "firewall_rule_event"}),
@@ -66,17 +142,9 @@ class FirewallRuleEvent:
                 "record_type": "firewall_rule_event",
                 "reference": reference,
                 "exposed_ports": exposed,
-                "severity": self._severity,
                 "finding_key": ",".join(str(p) for p in exposed),
-                "description": (
-                    f"{friendly_cloud} firewall rule {reference} exposes sensitive port{plural} {port_text} "
-                    "to the entire Internet."
-                ),
-                "recommendation": (
-                    f"Check whether port{plural} {port_text} must be reachable from the Internet. If not, restrict "
-                    f"the source addresses of {friendly_cloud} firewall rule {reference} to trusted networks, "
-                    "or remove the rule."
-                ),
+                **checks[0].event_com(values, self._severity),
+                "check_ids": [c.check_id for c in checks],
             },
         }
 

@@ -5,6 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from airflow_cloudmarker import util
+from airflow_cloudmarker.contract import CheckMetadata
+
+CHECK = CheckMetadata(
+    check_id="mock_multiple_of_n",
+    title="Mock record data is a multiple of n",
+    severity="low",
+    resource_type="mock",
+    risk="None: MockEvent exists to try Cloudmarker out and to test it, with MockCloud's records.",
+    description="{data} is a multiple of {n}.",
+    remediation="Divide {data} by {n} and confirm that the remainder is 0.",
+)
 
 
 class MockEvent:
@@ -20,7 +31,9 @@ class MockEvent:
               n: 5
     """
 
-    def __init__(self, n: int = 3, severity: str = "low"):
+    CHECK = CHECK
+
+    def __init__(self, n: int = 3, severity: str = CHECK.severity):
         if isinstance(n, bool) or not isinstance(n, int) or n == 0:
             raise ValueError(f"MockEvent n must be a non-zero integer, not {n!r}")
         self._n = n
@@ -38,9 +51,7 @@ class MockEvent:
                 "cloud_type": (record.get("com") or {}).get("cloud_type", "mock"),
                 "record_type": "mock_event",
                 "reference": str(data),
-                "severity": self._severity,
-                "description": f"{data} is a multiple of {self._n}.",
-                "recommendation": f"Divide {data} by {self._n} and confirm that the remainder is 0.",
+                **CHECK.event_com({"data": data, "n": self._n}, self._severity),
             },
         }
 

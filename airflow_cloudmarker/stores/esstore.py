@@ -127,6 +127,9 @@ class EsStore:
     is honoured instead (no ``GET /``; the provider hooks rewrite every request to it).
     """
 
+    #: As an alert under ``alert_on: changes`` it still gets every event: it is the record (contract.ABILITIES).
+    keeps_every_event = True
+
     def __init__(
         self,
         host: str = "localhost",

@@ -38,6 +38,9 @@ class FileStore:
               path: ~/cloudmarker
     """
 
+    #: As an alert under ``alert_on: changes`` it still gets every event: it is the record (contract.ABILITIES).
+    keeps_every_event = True
+
     def __init__(self, path: str = "/tmp/cloudmarker"):
         self._path = os.path.expanduser(str(path))
         try:

@@ -40,6 +40,9 @@ class MongoDBStore:
             (through the mongo provider's MongoHook; its ``schema`` is the default db).
     """
 
+    #: As an alert under ``alert_on: changes`` it still gets every event: it is the record (contract.ABILITIES).
+    keeps_every_event = True
+
     def __init__(
         self,
         host: str = "localhost",

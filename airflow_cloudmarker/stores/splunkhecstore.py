@@ -34,6 +34,9 @@ class SplunkHECStore:
             instead of ``uri``/``token``.
     """
 
+    #: As an alert under ``alert_on: changes`` it still gets every event: it is the record (contract.ABILITIES).
+    keeps_every_event = True
+
     def __init__(
         self,
         uri: str | None = None,
