@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data flow", ("batches", "findings", "results")),
     ("plugins", ("clouds", "events", "stores", "alerts")),
     ("plugin helpers", ("hooks", "azure", "gcp")),
-    ("framework", ("records", "plugins", "config")),
+    ("framework", ("records", "plugins", "config", "contract")),
     ("helpers", ("util", "smtp", "")),
 )
 #: Plugin packages, and the orchestration modules they must never import (the framework's public
