@@ -137,6 +137,24 @@ def keep_reported_tracebacks_off_the_console() -> None:
 
 
 @contextlib.contextmanager
+def only_these_audits_in_the_dag_file(audit_keys: Sequence[str]) -> Iterator[None]:
+    """Each ``dag.test()`` imports the DAG file again: let it build only the audits of this run.
+
+    The variable is restored afterwards, so a program (or a test session) that calls
+    :func:`run_now` and later parses the DAG file for other audits still gets them.
+    """
+    previous = os.environ.get(environment.AUDITS_ENV_VAR)
+    os.environ[environment.AUDITS_ENV_VAR] = ",".join(audit_keys)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(environment.AUDITS_ENV_VAR, None)
+        else:
+            os.environ[environment.AUDITS_ENV_VAR] = previous
+
+
+@contextlib.contextmanager
 def stop_on_ctrl_c() -> Iterator[None]:
     """Ctrl-C stops the whole ``cloudmarker -n``, not only the task that happens to be running.
 
@@ -185,12 +203,16 @@ def run_now(config: Config, config_paths: Sequence[str], keep_xcoms: bool = Fals
             "marked it failed and deleted its record batches"
         )
     dag_file = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], environment.DAG_FILE_NAME)
-    os.environ[environment.AUDITS_ENV_VAR] = ",".join(config.run)  # each dag.test() imports the DAG file again
     dags = factory.build_dags(
         config, config.run, notify.dag_callbacks, fileloc=dag_file, begin_hook=notify.begin_callback
     )
     results: list[AuditResult] = []
-    with local_runs.RunOwner() as owner, stop_on_ctrl_c(), notify.all_audits(config, list(config.run)) as all_results:
+    with (
+        only_these_audits_in_the_dag_file(config.run),
+        local_runs.RunOwner() as owner,
+        stop_on_ctrl_c(),
+        notify.all_audits(config, list(config.run)) as all_results,
+    ):
         for audit_key in config.run:
             dag = dags.get(audit_key)
             if tasks.STOP_REQUESTED.is_set():

@@ -200,7 +200,8 @@ def serve(config: Config, config_paths: Sequence[str]) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     # Children inherit the whole environment (PYTHONPATH, AIRFLOW_CONN_*, HOME ...) with the defaults on top.
-    components = Components(dict(os.environ))
+    # The DAG processor builds every audit (CLOUDMARKER_AUDITS is cloudmarker -n's, not the service's).
+    components = Components({k: v for k, v in os.environ.items() if k != environment.AUDITS_ENV_VAR})
     try:
         print(f"cloudmarker: Airflow home {env['AIRFLOW_HOME']}; preparing the metadata DB", flush=True)
         metadb.ensure_database()
