@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from airflow_cloudmarker import __version__, environment
 from airflow_cloudmarker import config as config_mod
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 EXIT_CONFIG_ERROR = 2
 EXIT_AUDIT_FAILED = 1

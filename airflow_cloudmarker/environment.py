@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from airflow_cloudmarker.config import CONFIG_ENV_VAR  # config imports no Airflow
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
 DAG_FILE_NAME = "cloudmarker_dags.py"

@@ -33,14 +33,16 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_cloudmarker import contract
 from airflow_cloudmarker import records as rec
 from airflow_cloudmarker.util import SEVERITIES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
 
 DEFAULT_SEVERITY = "medium"
 STATUSES_OF_CHANGE = ("new", "resolved")

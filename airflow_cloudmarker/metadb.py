@@ -18,7 +18,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 log = logging.getLogger("airflow_cloudmarker.metadb")
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import results, smtp
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from airflow_cloudmarker.config import AuditConfig, Config
 
 log = logging.getLogger("airflow_cloudmarker.notify")

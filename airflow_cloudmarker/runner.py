@@ -17,13 +17,14 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from airflow_cloudmarker import environment, factory, local_runs, metadb, notify, tasks
 from airflow_cloudmarker.results import AuditResult, collect_run
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
     from airflow.models.dagrun import DagRun
     from airflow.sdk import DAG
 

@@ -25,13 +25,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from airflow_cloudmarker import environment, local_runs, metadb, runner
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from airflow_cloudmarker.config import Config
 
 #: The API server first: task processes report to its Execution API, so the scheduler waits for it.

@@ -14,13 +14,15 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import batches, contract, findings
 from airflow_cloudmarker import plugins as plugin_loader
 from airflow_cloudmarker import records as rec
 from airflow_cloudmarker.config import PluginConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
 
 log = logging.getLogger("airflow_cloudmarker.tasks")
 

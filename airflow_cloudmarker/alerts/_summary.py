@@ -9,8 +9,10 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 #: Events listed one by one in a message body; the JSON attachment always holds all of them.
 MAX_LISTED = 200

@@ -8,13 +8,15 @@ large tenant and one failing subscription fails only its own task.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.azure import arm
 from airflow_cloudmarker.azure.normalize import field, firewall_rule_com, nsg_rules
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
 
 #: ext.record_type of each resource type, and the common com.record_type where one exists.
 COMMON_TYPES = {"virtual_machine": "compute"}

@@ -7,12 +7,14 @@ within a fetch task the instance-view calls run on ``threads`` threads.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.azure import arm
 from airflow_cloudmarker.azure.normalize import disk_encryption, field, power_state
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
 
 
 def _resource_group(vm_id: str) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.azure.normalize import field
 from airflow_cloudmarker.contract import CheckMetadata
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: Not mapped to a CIS control, for the reason azvmosdiskencryptionevent gives.
 CHECK = CheckMetadata(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.azure.normalize import disk_encryption
 from airflow_cloudmarker.contract import CheckMetadata
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: Not mapped to a CIS control: CIS Azure Foundations 6.0 has no VM disk controls, and the nearest
 #: older one (3.0 8.3, disks encrypted with a customer-managed key) checks server-side encryption

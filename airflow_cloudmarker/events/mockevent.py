@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.contract import CheckMetadata
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 CHECK = CheckMetadata(
     check_id="mock_multiple_of_n",

@@ -13,8 +13,10 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 #: Retries of a throttled (429, 403 rateLimitExceeded) or failing (5xx) call; backoff 1, 2, 4 ... s (random).
 NUM_RETRIES = 6

@@ -7,8 +7,10 @@ entry into its own record gives both clouds the same ``com`` shape, so one event
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ALL_PORTS = "0-65535"
 DIRECTIONS = {"INGRESS": "in", "EGRESS": "out"}
