@@ -38,9 +38,11 @@ class XComAccess(Protocol):
     task_id: str
     map_index: int
 
-    def xcom_push(self, key: str, value: Any) -> None: ...
+    def xcom_push(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` for this task try (Airflow's XCom backend decides where)."""
 
-    def xcom_pull(self, task_ids: Any = None, key: str = ..., **kwargs: Any) -> Any: ...
+    def xcom_pull(self, task_ids: Any = None, key: str = ..., **kwargs: Any) -> Any:
+        """Read the XCom ``key`` of ``task_ids``; a list of task ids gives one value per id."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class BatchWriter:
         return rec.dumps(fixed)
 
     def flush(self) -> None:
+        """Push what is queued as the next batch now; ``manifest()`` calls it, so callers rarely need to."""
         if not self._pending:
             return
         text = (b"[" + b",".join(self._pending) + b"]").decode("utf-8")

@@ -19,6 +19,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; ``--help`` and a bad option exit here (argparse's code 2, a usage error)."""
     parser = argparse.ArgumentParser(
         prog="cloudmarker",
         description=(
@@ -83,6 +84,7 @@ def _report_config(config: config_mod.Config, audit_keys: Sequence[str]) -> bool
 
 
 def print_summary(results) -> None:
+    """Print one table row per audit run, so a laptop run ends with what happened in numbers."""
     print("\nCloudmarker summary")
     print(f"{'audit':<24} {'state':<10} {'records':>9} {'events':>7} {'new':>5} {'resolved':>8} {'seconds':>8}")
     for r in results:
@@ -124,6 +126,7 @@ def purge(days: float) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command and return its exit code (``EXIT_*``) rather than exit: only ``run()`` exits."""
     args = parse_args(argv)
     if args.print_base_config:
         sys.stdout.write(config_mod.base_config_text())
@@ -166,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
+    """The ``cloudmarker`` console script: ``main()`` with the process's arguments, as the exit status."""
     sys.exit(main())
 
 

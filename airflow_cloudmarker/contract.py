@@ -38,9 +38,11 @@ from airflow_cloudmarker.util import SEVERITIES
 class CloudPlugin(Protocol):
     """A cloud plugin: ``read()`` yields records (dicts with ``raw``, ``ext``, ``com``); ``done()`` after."""
 
-    def read(self) -> Iterable[dict[str, Any]]: ...
+    def read(self) -> Iterable[dict[str, Any]]:
+        """Yield the records, lazily if it can (they are batched as they come); raising fails the fetch task."""
 
-    def done(self) -> None: ...
+    def done(self) -> None:
+        """Release connections once read() is exhausted; not called when read() raised."""
 
 
 @runtime_checkable
@@ -51,11 +53,14 @@ class ShardedCloudPlugin(Protocol):
     maps one fetch task per shard. Optional: ``max_parallel_shards`` (see ``ABILITIES``).
     """
 
-    def shards(self) -> Sequence[Any]: ...
+    def shards(self) -> Sequence[Any]:
+        """List the shards, each a small JSON value; called in a task of its own, before any read()."""
 
-    def read(self, shard: Any) -> Iterable[dict[str, Any]]: ...
+    def read(self, shard: Any) -> Iterable[dict[str, Any]]:
+        """Yield the records of one shard, on a fresh instance per shard (shards may run in parallel)."""
 
-    def done(self) -> None: ...
+    def done(self) -> None:
+        """Release connections once read(shard) is exhausted; not called when it raised."""
 
 
 @runtime_checkable
@@ -66,9 +71,11 @@ class EventPlugin(Protocol):
     docs and ``--list-plugins`` know a check only from there.
     """
 
-    def eval(self, record: dict[str, Any]) -> Iterable[dict[str, Any]]: ...
+    def eval(self, record: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        """Yield the events of one record (or None); if it raises, that record's events are all dropped."""
 
-    def done(self) -> None: ...
+    def done(self) -> None:
+        """Called once after the last record, also when eval() raised on some records."""
 
 
 @runtime_checkable
@@ -78,9 +85,11 @@ class StorePlugin(Protocol):
     Optional: ``abort()`` and ``keeps_every_event`` (see ``ABILITIES``).
     """
 
-    def write(self, record: dict[str, Any]) -> None: ...
+    def write(self, record: dict[str, Any]) -> None:
+        """Take one record; it may buffer, since nothing written counts until done() returns."""
 
-    def done(self) -> None: ...
+    def done(self) -> None:
+        """Commit what was written; called only when every record was, otherwise abort() (if any) is."""
 
 
 @runtime_checkable

@@ -33,6 +33,7 @@ class AirflowImportedTooEarly(RuntimeError):
 
 
 def default_home() -> str:
+    """AIRFLOW_HOME when none is set: under ``~/.cloudmarker``, not sharing Airflow's default ``~/airflow``."""
     return os.path.join(os.path.expanduser("~"), ".cloudmarker", "airflow")
 
 

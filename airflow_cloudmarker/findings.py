@@ -139,11 +139,14 @@ class Scope:
     failed_events: set[str] = field(default_factory=set)
 
     def complete(self, finding: dict) -> bool:
+        """True when both the cloud and the event plugin that found ``finding`` completed: it may resolve."""
         return finding.get("cloud_key") not in self.failed_clouds and finding.get("event_key") not in self.failed_events
 
 
 @dataclass
 class Outcome:
+    """How many findings of a run are new, still open, resolved, or carried over unchanged (a failed plugin)."""
+
     new: int = 0
     open: int = 0
     resolved: int = 0
@@ -210,6 +213,7 @@ class SnapshotWriter:
         self.lines = 0
 
     def __call__(self, finding: dict) -> None:
+        """Write ``finding`` as one line; the digest covers exactly the bytes written."""
         data = rec.dumps(finding) + b"\n"
         self._file.write(data)
         self._digest.update(data)
@@ -222,6 +226,7 @@ class SnapshotWriter:
 
     @property
     def check(self) -> SnapshotCheck:
+        """Line count and sha256 of what was written, for HEAD to name so a reader can verify the file."""
         return SnapshotCheck(self.lines, self._digest.hexdigest())
 
 
@@ -243,6 +248,7 @@ class StateStore:
 
     @property
     def location(self) -> str:
+        """The URL of this audit's state folder, as shown in messages about it."""
         return f"{self.base_url}/{self.audit_key}"
 
     def _path(self, name: str):
@@ -252,8 +258,10 @@ class StateStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Serialize updates of this audit's state (local files; object stores rely on the DAG's
-        max_active_runs=1)."""
+        """Serialize updates of this audit's state.
+
+        A file lock for local state; object stores have no lock and rely on the DAG's max_active_runs=1.
+        """
         if self.local_dir is None:
             yield
             return
@@ -273,6 +281,7 @@ class StateStore:
         return parse_head(path.read_bytes()) if path.exists() else {}
 
     def write_head(self, head: dict) -> None:
+        """Replace HEAD.json in one step, so a killed run leaves the old HEAD or the new, never half of one."""
         data = rec.dumps(head)
         if self.local_dir is None:
             self._path(HEAD_NAME).write_bytes(data)  # one PUT: atomic in object stores
@@ -333,8 +342,11 @@ class StateStore:
             os.close(fd)
 
     def prune(self, keep: set[str | None]) -> None:
-        """Delete snapshots HEAD no longer names (a retried run's first try, older runs) and the
-        HEAD temp files of killed runs. The ``damaged-*`` folders are left for the user."""
+        """Delete the snapshots HEAD no longer names and the HEAD temp files of killed runs.
+
+        Unnamed snapshots are a retried run's first try or older runs. The ``damaged-*`` folders are
+        left for the user.
+        """
         folder = self._path("")
         if not folder.exists():
             return

@@ -57,6 +57,7 @@ class RunOwner:
 
     @property
     def conf(self) -> dict[str, str]:
+        """The ``run_conf`` of each run this process starts: it names the lock file that proves it alive."""
         return {OWNER_KEY: self.token}
 
     def close(self) -> None:
@@ -92,6 +93,7 @@ def owner_alive(token: str) -> bool:
 
 
 def owner_of(dag_run: Any) -> str | None:
+    """The owner token in a run's conf, or None for a run no ``cloudmarker -n`` started (never touched)."""
     conf = getattr(dag_run, "conf", None)
     token = conf.get(OWNER_KEY) if isinstance(conf, dict) else None
     return token if isinstance(token, str) and token else None
@@ -99,6 +101,8 @@ def owner_of(dag_run: Any) -> str | None:
 
 @dataclass
 class Recovered:
+    """A run failed because its ``cloudmarker -n`` died: the caller names it in one line."""
+
     dag_id: str
     run_id: str
 

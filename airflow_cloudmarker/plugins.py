@@ -382,8 +382,10 @@ def plugin_info(cls: type, kinds: Sequence[str]) -> PluginInfo:
 
 
 def builtin_plugins() -> list[PluginInfo]:
-    """Every plugin class of this package: the public classes of the public modules of each plugin package
-    that satisfy their kind's protocol, in package and module order."""
+    """Every plugin class of this package, in package and module order.
+
+    A plugin is a public class of a public module of a plugin package that satisfies its kind's protocol.
+    """
     infos = []
     for package, kinds in BUILTIN_PACKAGES.items():
         parent = importlib.import_module(f"{PACKAGE_PREFIX}{package}")

@@ -18,6 +18,8 @@ log = logging.getLogger("airflow_cloudmarker.retention")
 
 @dataclass
 class PurgeResult:
+    """Runs and XComs purged, and how many of their stored files could not be deleted (logged, not fatal)."""
+
     runs: int = 0
     xcoms: int = 0
     failed: int = 0

@@ -96,6 +96,7 @@ def health(base_url: str, timeout: float = 2.0) -> dict | None:
 
 
 def all_healthy(document: dict | None) -> bool:
+    """True when the health document says every component in ``HEALTH_KEYS`` is healthy (None: not yet)."""
     if not document:
         return False
     return all((document.get(key) or {}).get("status") == "healthy" for key in HEALTH_KEYS)
@@ -111,6 +112,7 @@ class Components:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self, names: Sequence[str] | None = None) -> None:
+        """Start ``names`` (default: all), each in its own session so ``stop()`` can kill its whole group."""
         for name in names or self.names:
             # A session of its own: Ctrl-C reaches only us, and we can kill the child's whole group.
             proc = subprocess.Popen(

@@ -76,6 +76,7 @@ REPORTED_ATTRIBUTE = "cloudmarker_reported"
 
 
 def mark_reported(exc: BaseException) -> None:
+    """Flag ``exc`` as already logged in one line, so ``cloudmarker -n`` does not print its traceback too."""
     with contextlib.suppress(AttributeError, TypeError):
         setattr(exc, REPORTED_ATTRIBUTE, True)
 

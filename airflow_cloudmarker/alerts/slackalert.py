@@ -1,6 +1,6 @@
-"""SlackAlert: each recipient gets a direct message with a summary of the run's events and the
-events as a JSON file, from a Slack bot, through the slack provider's SlackHook (slack_sdk).
+"""SlackAlert: each recipient gets a direct message summing up the run's events, with the events as JSON.
 
+The message comes from a Slack bot, through the slack provider's SlackHook (slack_sdk).
 Events are collected in ``write()`` and sent in ``done()``. Recipients are independent: one that
 cannot be found or reached does not stop the others, and the task fails at the end naming who
 did not get the alert, so the failure is visible without hiding what was delivered.

@@ -37,8 +37,10 @@ METHODS = {
 
 @functools.cache
 def discovery_document(service: str) -> dict:
-    """The discovery document bundled in google-api-python-client, parsed once per process and
-    trimmed to the methods in :data:`METHODS` (schemas and parameters untouched)."""
+    """The discovery document bundled in google-api-python-client, parsed once per process.
+
+    Trimmed to the methods in :data:`METHODS` (schemas and parameters untouched).
+    """
     from googleapiclient import discovery_cache
 
     text = discovery_cache.get_static_doc(service, SERVICES[service])
@@ -144,6 +146,7 @@ class GCPApi:
             yield from page.get("projects") or []
 
     def get_project(self, project_id: str) -> dict:
+        """One project by id (projects.get): a shard names its projects by id only."""
         projects = self._resource("cloudresourcemanager", "projects")
         return self.execute(projects.get(projectId=project_id))
 

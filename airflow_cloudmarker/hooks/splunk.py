@@ -49,6 +49,7 @@ class SplunkHecHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """How Airflow's connection form names the fields: the password is the HEC token, login is unused."""
         return {
             "hidden_fields": ["login"],
             "relabeling": {"password": "HEC token", "schema": "Scheme (https or http)"},
@@ -136,6 +137,7 @@ class SplunkHecHook(BaseHook):
         raise SplunkHecError(f"HTTP {response.status_code}, HEC code {code}: {text}", response.status_code, code, auth)
 
     def close(self) -> None:
+        """Close the HTTP session's pooled connections; a later send opens a new session."""
         if self._session is not None:
             self._session.close()
             self._session = None

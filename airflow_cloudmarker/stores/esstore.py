@@ -67,8 +67,11 @@ def _as_is(action: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
 
 
 def _pinned_compat_with() -> str | None:
-    """The user's ``[elasticsearch] es_compat_with``, if set: the provider's hooks then rewrite every
-    request to it, and EsStore honours that choice instead of asking the server."""
+    """The user's ``[elasticsearch] es_compat_with``, if set.
+
+    The provider's hooks then rewrite every request to it, and EsStore honours that choice instead
+    of asking the server.
+    """
     from airflow.providers.common.compat.sdk import conf
 
     return (conf.get("elasticsearch", "es_compat_with", fallback=None) or "").strip() or None
