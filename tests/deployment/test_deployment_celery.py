@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 
 import pytest
-from airflow_services import (
+from servers.airflow import (
     create_postgres_database,
     deployment_env,
     descendants,
     drop_postgres_database,
-    port_open,
     start_service,
 )
+from servers.net import port_open
 
 SHARDS = 4
 PER_SHARD = 3

@@ -10,7 +10,7 @@ import shutil
 import time
 
 import pytest
-from airflow_services import shared_local_service
+from servers.airflow import shared_local_service
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO_ROOT, console_script
+from support.cli import REPO_ROOT, console_script
 
 
 def json_output(text: str):

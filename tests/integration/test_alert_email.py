@@ -7,11 +7,10 @@ import json
 import logging
 
 import pytest
-import smtp_server
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from servers import smtp as smtp_server
 
-from airflow_cloudmarker.alerts import _summary
 from airflow_cloudmarker.alerts.emailalert import EmailAlert
 from airflow_cloudmarker.events.mockevent import MockEvent
 
@@ -164,33 +163,6 @@ def test_unknown_connection_id_is_named():
         alert.done()
 
 
-@pytest.mark.parametrize(
-    ("params", "message"),
-    [
-        ({"ssl_mode": "tls"}, "ssl_mode must be one of ssl, starttls, disable"),
-        ({"host": ""}, "host is not set"),
-        ({"to_addrs": []}, "to_addrs must be a non-empty list"),
-        ({"to_addrs": ["nobody"]}, "'nobody' is not an email address"),
-        ({"port": "25"}, "port must be an integer"),
-        ({"from_addr": None}, "from_addr must be a sender address"),
-        ({"conn_id": "cm_smtp"}, "give either conn_id or host"),
-        ({"send_empty": "yes"}, "send_empty must be true or false"),
-    ],
-)
-def test_bad_params_name_the_param_and_the_fix(params, message):
-    good = {"from_addr": "a@example.com", "to_addrs": ["b@example.com"], "host": "smtp.example.com"}
-    with pytest.raises(ValueError, match=message):
-        EmailAlert(**{**good, **params})
-
-
-def test_summary_counts_per_event_type_most_frequent_first():
-    events = [{"com": {"record_type": t}} for t in ("b_event", "a_event", "b_event", "c_event", "a_event", "b_event")]
-    assert _summary.counts_by_type(events) == {"b_event": 3, "a_event": 2, "c_event": 1}
-    assert _summary.summary_line(events) == "6 events: 3 b_event, 2 a_event, 1 c_event"
-    html = _summary.render_html("t", [{"com": {"record_type": "x", "description": "<script>"}}])
-    assert "<script>" not in html and "&lt;script&gt;" in html
-
-
 def login_only_server(tls) -> tuple[smtp_server.SmtpServer, Controller]:
     """The STARTTLS server of smtp_server with AUTH LOGIN only, so smtplib sends the password on a line of its own."""
     server = smtp_server.SmtpServer("127.0.0.1", smtp_server.free_port(), "starttls", True)
@@ -272,13 +244,3 @@ def test_smtp_debug_output_masks_the_auth_line_of_a_connection(smtp, monkeypatch
     assert "AUTH PLAIN ***" in shown
     for form in secret_forms():
         assert form not in shown
-
-
-def test_emailalert_annotations_take_what_the_constructor_accepts():
-    """The config check uses these annotations: they must allow what EmailAlert itself accepts."""
-    from airflow_cloudmarker import plugins
-
-    accepted = {"username": None, "password": None, "debug": True, "from_addr": "a@example.com", "to_addrs": "b@x.org"}
-    EmailAlert(host="smtp.example.com", **accepted)
-    assert plugins.check_param_types(EmailAlert, accepted) == []
-    assert plugins.check_param_types(EmailAlert, {"port": "25"})  # and still refuse what it refuses

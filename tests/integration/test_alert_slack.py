@@ -1,11 +1,11 @@
-"""SlackAlert with the real slack_sdk client against a local Slack Web API server (tests/slack_server.py)."""
+"""SlackAlert with the real slack_sdk client against a local Slack Web API server (tests/servers/slack.py)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from slack_server import TOKEN, SlackServer
+from servers.slack import TOKEN, SlackServer
 
 from airflow_cloudmarker.alerts.slackalert import SlackAlert
 from airflow_cloudmarker.events.mockevent import MockEvent
@@ -95,17 +95,3 @@ def test_no_events_no_message_unless_send_empty(slack):
     SlackAlert(bot_user_token=TOKEN, to=["user1@example.com"], base_url=slack.base_url, send_empty=True).done()
     assert [m["text"] for m in slack.state.messages] == ["Cloudmarker Alert\nNo events."]
     assert slack.state.files == []
-
-
-@pytest.mark.parametrize(
-    ("params", "message"),
-    [
-        ({"bot_user_token": None}, "bot_user_token is not set"),
-        ({"to": []}, "to must be a non-empty list"),
-        ({"conn_id": "x"}, "either conn_id or bot_user_token"),
-        ({"base_url": "slack.com"}, "base_url must be an http"),
-    ],
-)
-def test_bad_params_name_the_param(params, message):
-    with pytest.raises(ValueError, match=message):
-        SlackAlert(**{"bot_user_token": TOKEN, "to": ["user1@example.com"], **params})

@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from azure_server import FakeAzure
+from servers.azure import FakeAzure
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import runner

@@ -11,9 +11,9 @@ from collections import Counter
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure_server import LIST_PATHS, FakeAzure
+from servers.azure import LIST_PATHS, FakeAzure
 
-from airflow_cloudmarker.clouds._azure import AzureAuthError, AzureConfigError
+from airflow_cloudmarker.clouds._azure import AzureAuthError
 from airflow_cloudmarker.clouds.azcloud import AzCloud
 from airflow_cloudmarker.clouds.azvm import AzVM
 
@@ -174,29 +174,3 @@ def test_connection_id_supplies_the_credentials(azure, monkeypatch):
     cloud = AzCloud(conn_id="azure_audit", authority_host=azure.url, resource_manager_url=azure.url)
     assert cloud.shards() == list(azure.subs)
     assert azure.secret not in repr(cloud._settings)
-
-
-def test_null_credentials_without_fallback_name_the_params(monkeypatch):
-    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    # Only the environment credential in the default chain: no managed-identity probe leaves this machine.
-    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
-    with pytest.raises(AzureAuthError, match="tenant, client and secret are null"):
-        AzCloud(tenant=None, client=None, secret=None).shards()
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"tenant": "t", "client": "c", "secret": None}, "param secret is null"),
-        ({"tenant": None, "client": "c", "secret": "s"}, "param tenant is null"),
-        ({"threads": 0}, "threads"),
-        ({"_max_subs": -1}, "_max_subs"),
-        ({"processes": "many"}, "processes"),
-        ({"resource_manager_url": "http://insecure"}, "resource_manager_url"),
-    ],
-)
-def test_bad_params_fail_at_construction_naming_the_param(kwargs, message):
-    for cls in (AzCloud, AzVM):
-        with pytest.raises(AzureConfigError, match=message):
-            cls(**kwargs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from conftest import run_cli
+from support.cli import run_cli
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import runner

@@ -1,4 +1,4 @@
-"""GCPCloud with the real google-api-python-client over real HTTP against tests/gcp_server.py.
+"""GCPCloud with the real google-api-python-client over real HTTP against tests/servers/gcp.py.
 
 Covers what the audit depends on: every project (pages of projects.list), one aggregatedList per
 project whatever the number of zones, pagination of every list, the zone filter, throttling
@@ -13,9 +13,8 @@ import logging
 from collections import Counter
 
 import pytest
-from gcp_server import GCPServer, World, make_world
+from servers.gcp import GCPServer, World, make_world
 
-from airflow_cloudmarker.clouds._gcpcredentials import GCPCredentialsError
 from airflow_cloudmarker.clouds.gcpcloud import GCPCloud
 
 
@@ -181,7 +180,7 @@ def test_many_projects_become_batches_of_shards(serve):
 
 def test_rejected_credentials_fail_loudly(serve, tmp_path):
     server, _ = serve(make_world(projects=1, firewalls=1, instances=1, zones=1))
-    from gcp_server import make_service_account_key
+    from servers.gcp import make_service_account_key
 
     unknown_key = tmp_path / "unknown.json"
     make_service_account_key(unknown_key, server.token_uri)  # signed by a key the server does not know
@@ -189,24 +188,3 @@ def test_rejected_credentials_fail_loudly(serve, tmp_path):
 
     with pytest.raises(RefreshError, match="invalid_grant"):
         GCPCloud(key_file_path=str(unknown_key), api_endpoints=server.endpoints).shards()
-
-
-def test_missing_key_file_is_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    cloud = GCPCloud(key_file_path="keyfile.json", zone=None)  # the tutorial's params; no file or network yet
-    with pytest.raises(GCPCredentialsError, match=r"key_file_path: the service-account key file keyfile\.json"):
-        cloud.shards()
-
-
-@pytest.mark.parametrize(
-    "params, message",
-    [
-        ({"zone": ""}, "zone must be a non-empty string or null"),
-        ({"threads": 0}, "threads must be a positive integer"),
-        ({"_max_projects": "all"}, "_max_projects must be a positive integer"),
-        ({"api_endpoints": {"storage": "http://x/"}}, "api_endpoints must map service names"),
-    ],
-)
-def test_bad_params(params, message):
-    with pytest.raises(ValueError, match=message):
-        GCPCloud(**params)

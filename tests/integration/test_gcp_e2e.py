@@ -1,5 +1,5 @@
 """The tutorial's GCP audit end to end: its config verbatim, through Airflow's dag.test (``runner.run_now``,
-what ``cloudmarker -n`` runs), the real Google client against tests/gcp_server.py, FileStore output.
+what ``cloudmarker -n`` runs), the real Google client against tests/servers/gcp.py, FileStore output.
 
 ``./cloudmarker.yaml`` is the tutorial's text and ``keyfile.json`` sits next to it (the relative
 path resolves against the current directory); ``~/.cloudmarker.yaml`` only points the output,
@@ -12,7 +12,7 @@ import json
 from collections import Counter
 
 import pytest
-from gcp_server import GCPServer, World
+from servers.gcp import GCPServer, tutorial_world
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import runner
@@ -41,40 +41,9 @@ run:
 """
 
 
-def build_world() -> World:
-    world = World(zones=["us-east1-b", "us-central1-a", "europe-west1-c", "asia-east1-a"], page_size=2)
-    world.add_project("web-prod", 101)
-    world.add_firewall(
-        "web-prod", "allow-ssh", sourceRanges=["0.0.0.0/0"], allowed=[{"IPProtocol": "tcp", "ports": ["22"]}]
-    )
-    world.add_firewall(
-        "web-prod",
-        "allow-internal",
-        sourceRanges=["10.128.0.0/9"],
-        allowed=[{"IPProtocol": "tcp", "ports": ["0-65535"]}, {"IPProtocol": "udp"}, {"IPProtocol": "icmp"}],
-    )
-    world.add_firewall(
-        "web-prod", "rdp-and-web", sourceRanges=["0.0.0.0/0"], allowed=[{"IPProtocol": "tcp", "ports": ["80", "3389"]}]
-    )
-    world.add_firewall(
-        "web-prod", "block-telnet", sourceRanges=["0.0.0.0/0"], denied=[{"IPProtocol": "tcp", "ports": ["23"]}]
-    )
-    world.add_firewall(
-        "web-prod", "old-ssh", disabled=True, sourceRanges=["0.0.0.0/0"], allowed=[{"IPProtocol": "tcp"}]
-    )
-    for zone, name in (("us-east1-b", "web-1"), ("us-east1-b", "web-2"), ("europe-west1-c", "web-3")):
-        world.add_instance("web-prod", zone, name)
-    world.add_project("analytics", 102)  # only BigQuery: Compute Engine API disabled
-    world.compute_disabled.add("analytics")
-    world.add_project("shared-vpc", 103)
-    world.add_firewall("shared-vpc", "any-any", sourceRanges=["0.0.0.0/0"], allowed=[{"IPProtocol": "all"}])
-    world.add_instance("shared-vpc", "asia-east1-a", "bastion")
-    return world  # fmt: skip
-
-
 @pytest.fixture
 def gcp(tmp_path):
-    with GCPServer(build_world()) as server:
+    with GCPServer(tutorial_world()) as server:
         yield server
 
 

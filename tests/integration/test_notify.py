@@ -7,7 +7,8 @@ import json
 import logging
 
 import pytest
-import smtp_server
+from servers import smtp as smtp_server
+from servers.net import free_port
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import runner
@@ -117,7 +118,7 @@ def test_a_failing_audit_says_failed(airflow_db, home, tmp_path, smtp):
 
 
 def test_an_unreachable_mail_server_never_fails_the_audit(airflow_db, home, tmp_path, smtp):
-    down = smtp_server.free_port()
+    down = free_port()
     log_file = tmp_path / "cloudmarker.log"
     logger = f"logger:\n  handlers:\n    file:\n      filename: {log_file}\n"
     (result,) = run(write_config(home, logger + email_yaml(smtp, port=down), tmp_path / "out"))
@@ -127,29 +128,3 @@ def test_an_unreachable_mail_server_never_fails_the_audit(airflow_db, home, tmp_
     errors = [line for line in log_file.read_text().splitlines() if "ERROR airflow_cloudmarker.notify" in line]
     for what in ("begin (all audits)", "begin (mockaudit)", "end (mockaudit)", "end (all audits)"):
         assert any(f"The {what} email could not be sent" in e and f"127.0.0.1:{down}" in e for e in errors), what
-
-
-def test_email_config_is_checked_like_the_rest_of_the_config(home):
-    work = home.parent / "work"
-    (work / "cloudmarker.yaml").write_text(
-        "email:\n  from_addr: cm@example.com\n  to_addrs: [ops@example.com]\n  host: smtp.example.com\n"
-        "  ssl_mode: tls\n  smtp_port: 25\n"
-    )
-    with pytest.raises(config_mod.ConfigError) as info:
-        config_mod.load_config(config_mod.DEFAULT_CONFIG_PATHS)
-    (problem,) = info.value.problems
-    assert problem.startswith(f"{work / 'cloudmarker.yaml'}: email: ")
-    assert "smtp_port" in problem and "accepted params: from_addr" in problem
-    (work / "cloudmarker.yaml").write_text("email:\n  from_addr: cm@example.com\n  to_addrs: [ops@example.com]\n")
-    with pytest.raises(config_mod.ConfigError, match="email: email host is not set; set host"):
-        config_mod.load_config(config_mod.DEFAULT_CONFIG_PATHS)
-
-
-def test_tutorial_emailalert_key_warns_and_points_to_email(home):
-    (home.parent / "work" / "cloudmarker.yaml").write_text(
-        "emailalert:\n  from_addr: Cloudmarker <cloudmarker@example.com>\n  to_addrs:\n    - user1@example.com\n"
-        "  subject: Cloudmarker Alert\n  host: smtp.example.com\n"
-    )
-    config = config_mod.load_config(config_mod.DEFAULT_CONFIG_PATHS)
-    assert config.email is None
-    assert any("'emailalert' key is ignored" in w and "'email'" in w for w in config.warnings)

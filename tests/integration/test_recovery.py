@@ -1,6 +1,6 @@
 """``cloudmarker -n`` after a crash, and two of them at once: the user's home never breaks for good.
 
-Each test runs the ``cloudmarker`` command as a user does (tests/conftest.py ``run_cli_as_user``).
+Each test runs the ``cloudmarker`` command as a user does (tests/support/cli.py ``run_cli_as_user``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import console_script, user_config, user_env
+from support.cli import console_script, user_config, user_env
 
 
 def test_a_db_whose_setup_was_killed_before_the_seed_rows_is_repaired(user_home, tmp_path):

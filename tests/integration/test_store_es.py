@@ -11,8 +11,9 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import run_cli_as_user, user_config
-from servers_es import EsServer, free_port
+from servers.elasticsearch import EsServer
+from servers.net import free_port
+from support.cli import run_cli_as_user, user_config
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import runner
@@ -182,12 +183,6 @@ def test_a_user_who_may_not_read_the_version_still_writes_with_plain_json(caplog
         assert len(server.sources()) == 4
         assert server.compatible_with == [("GET", None), ("PUT", None)]
     assert "may not read the server version (HTTP 403 on GET /" in caplog.text
-
-
-@pytest.mark.parametrize("bad", [0, -5, "big", True])
-def test_bad_buffer_size_is_one_clear_error(bad):
-    with pytest.raises(ValueError, match="EsStore param buffer_size must be a positive integer.*fix the buffer_size"):
-        EsStore(buffer_size=bad)
 
 
 # --- end to end through runner.run_now ------------------------------------------------------------

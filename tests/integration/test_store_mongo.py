@@ -1,6 +1,6 @@
 """MongoDBStore against the real nx-27017 MongoDB wire-protocol server, with pymongo over TCP.
 
-A wire-level proxy (tests/servers_mongo.py) in front of it drops connections on writes and
+A wire-level proxy (tests/servers/mongo.py) in front of it drops connections on writes and
 refuses credentials on demand.
 """
 
@@ -12,8 +12,8 @@ from collections import Counter
 
 import pymongo
 import pytest
-from servers_es import free_port
-from servers_mongo import MongoProxy, start_nx, stop_nx
+from servers.mongo import MongoProxy, start_nx, stop_nx
+from servers.net import free_port
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import runner
@@ -138,11 +138,6 @@ def test_connection_id_through_mongohook(nx, mongo, monkeypatch):
     write_all(store, records(3))
     assert data_of(mongo, "cmdb", "records") == [0, 1, 2]
     mongo.drop_database("cmdb")
-
-
-def test_bad_buffer_size_is_one_clear_error():
-    with pytest.raises(ValueError, match="MongoDBStore param buffer_size must be a positive integer"):
-        MongoDBStore(buffer_size=0)
 
 
 # --- end to end through runner.run_now ------------------------------------------------------------

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import httpx
 
-TESTS_DIR = Path(__file__).resolve().parent
+from servers.net import free_port, port_open
+
 TERMINAL_RUN_STATES = {"success", "failed"}
 
 
@@ -39,20 +40,6 @@ def worker_hostname() -> str:
 
 
 # --- processes ----------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def package_dags_folder() -> str:
@@ -182,7 +169,7 @@ class Service:
         env = {
             **self.env,
             "CM_WORKER_NAME": name,
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_services.worker_hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "servers.airflow.worker_hostname",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         }
         log = open(self.log_path.with_name(f"worker-{name}.log"), "wb")  # noqa: SIM115 - owned by the process

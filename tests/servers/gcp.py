@@ -126,6 +126,38 @@ def make_world(projects: int, firewalls: int, instances: int, zones: int, page_s
     return world
 
 
+def tutorial_world() -> World:
+    """The projects of the tutorial's GCP audit: exposed and internal rules, a disabled Compute API, 4 zones."""
+    world = World(zones=["us-east1-b", "us-central1-a", "europe-west1-c", "asia-east1-a"], page_size=2)
+    world.add_project("web-prod", 101)
+    world.add_firewall(
+        "web-prod", "allow-ssh", sourceRanges=["0.0.0.0/0"], allowed=[{"IPProtocol": "tcp", "ports": ["22"]}]
+    )
+    world.add_firewall(
+        "web-prod",
+        "allow-internal",
+        sourceRanges=["10.128.0.0/9"],
+        allowed=[{"IPProtocol": "tcp", "ports": ["0-65535"]}, {"IPProtocol": "udp"}, {"IPProtocol": "icmp"}],
+    )
+    world.add_firewall(
+        "web-prod", "rdp-and-web", sourceRanges=["0.0.0.0/0"], allowed=[{"IPProtocol": "tcp", "ports": ["80", "3389"]}]
+    )
+    world.add_firewall(
+        "web-prod", "block-telnet", sourceRanges=["0.0.0.0/0"], denied=[{"IPProtocol": "tcp", "ports": ["23"]}]
+    )
+    world.add_firewall(
+        "web-prod", "old-ssh", disabled=True, sourceRanges=["0.0.0.0/0"], allowed=[{"IPProtocol": "tcp"}]
+    )
+    for zone, name in (("us-east1-b", "web-1"), ("us-east1-b", "web-2"), ("europe-west1-c", "web-3")):
+        world.add_instance("web-prod", zone, name)
+    world.add_project("analytics", 102)  # only BigQuery: Compute Engine API disabled
+    world.compute_disabled.add("analytics")
+    world.add_project("shared-vpc", 103)
+    world.add_firewall("shared-vpc", "any-any", sourceRanges=["0.0.0.0/0"], allowed=[{"IPProtocol": "all"}])
+    world.add_instance("shared-vpc", "asia-east1-a", "bastion")
+    return world  # fmt: skip
+
+
 def _error(code: int, status: str, reason: str, message: str, details: list | None = None) -> dict:
     error = {"code": code, "message": message, "errors": [{"message": message, "domain": "global", "reason": reason}]}
     error["status"] = status

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import bson
-from servers_es import free_port
+
+from servers.net import free_port
 
 OP_MSG = 2013
 

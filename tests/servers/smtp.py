@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+
+from servers.net import free_port
 
 USERNAME = "cmuser"
 PASSWORD = "s3cret-Pa55"
@@ -59,12 +60,6 @@ class _Handler:
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
         self.server.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TlsMaterial:

@@ -12,7 +12,8 @@ import json
 import threading
 
 import trustme
-from servers_es import FaultInjection, LocalServer, RequestHandler
+
+from servers.base import FaultInjection, LocalServer, RequestHandler
 
 _DECODER = json.JSONDecoder()
 

@@ -6,7 +6,6 @@ import re
 import textwrap
 
 import pytest
-from conftest import run_cli
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker.config import ConfigError, load_config
@@ -183,38 +182,6 @@ def test_env_var_names_config_files(monkeypatch, tmp_path):
     assert config_mod.config_paths_from_env() == []
 
 
-def test_cli_prints_base_config():
-    result = run_cli("--print-base-config")
-    assert result.returncode == 0
-    assert result.stdout == config_mod.base_config_text()
-    assert run_cli("-p").stdout == result.stdout
-
-
-def test_cli_version_and_help():
-    assert run_cli("--version").stdout.startswith("cloudmarker ")
-    help_text = run_cli("--help").stdout
-    for option in ("--config", "--now", "--print-base-config", "--version"):
-        assert option in help_text
-
-
-def test_cli_config_error_is_one_line_without_traceback(tmp_path):
-    path = write(tmp_path / "c.yaml", "audits:\n  mockaudit:\n    clouds: [nocloud]\n")
-    result = run_cli("-n", "-c", path)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("cloudmarker: error:")]
-    assert len(lines) == 1
-    assert f"{path}: audits.mockaudit.clouds: plugin key 'nocloud' is not defined" in lines[0]
-
-
-def test_cli_yaml_error_exits_nonzero(tmp_path):
-    path = write(tmp_path / "c.yaml", "run: [a\n")
-    result = run_cli("-n", "-c", path)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert f"cloudmarker: error: {path}:" in result.stderr
-
-
 @pytest.mark.parametrize("kind", ["clouds", "stores", "events", "alerts"])
 def test_same_plugin_twice_in_an_audit_list_is_an_error(tmp_path, kind):
     # Listed twice, a plugin would store every record twice and send each event four times.
@@ -245,17 +212,6 @@ def test_a_plugin_both_store_and_alert_of_an_audit_is_allowed(tmp_path):
     assert load_config([path]).audit_errors == {}
 
 
-def test_cli_refuses_a_duplicate_plugin_key(tmp_path):
-    path = write(tmp_path / "c.yaml", "audits:\n  mockaudit:\n    clouds: [mockcloud, mockcloud]\n")
-    result = run_cli("-n", "-c", path)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert (
-        f"cloudmarker: error: {path}: audits.mockaudit.clouds: plugin key 'mockcloud' is listed 2 times"
-        in result.stderr
-    )
-
-
 def test_methods_and_params_problems_of_one_plugin_are_both_reported(tmp_path):
     # MockEvent used as a cloud lacks read(), and 'bogus' is not one of its params: two fixes, two lines.
     path = write(
@@ -276,23 +232,6 @@ def test_param_of_the_wrong_type_is_an_error_before_anything_runs(tmp_path):
     ]
 
 
-def test_cli_reports_a_param_type_error_as_a_new_user_sees_it(tmp_path):
-    from conftest import run_cli_as_user, user_config
-
-    home = tmp_path / "home"
-    home.mkdir()
-    user_config(home, tmp_path, "plugins:\n  mockcloud:\n    params:\n      record_count: '5'\n")
-    result = run_cli_as_user("-n", home=home, timeout=120)
-    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("cloudmarker: error:")]
-    assert lines == [
-        f"cloudmarker: error: {home}/cloudmarker.yaml: plugins.mockcloud.params.record_count: MockCloud param "
-        f"record_count must be int, not '5' (a string); write it without quotes: record_count: 5"
-    ]
-    assert not (tmp_path / "out").exists()  # nothing ran
-
-
 def test_email_param_of_the_wrong_type_names_the_key(tmp_path):
     path = write(
         tmp_path / "c.yaml",
@@ -308,7 +247,7 @@ def test_email_param_of_the_wrong_type_names_the_key(tmp_path):
 
 def documented_configs() -> list[tuple[str, str]]:
     """Every YAML config of docs/*.md and README.md (```yaml blocks) and of the original tutorial."""
-    from conftest import REPO_ROOT
+    from support.cli import REPO_ROOT
 
     found = []
     for doc in sorted([*(REPO_ROOT / "docs").glob("*.md"), REPO_ROOT / "README.md"]):

@@ -2,8 +2,8 @@
 
 The failures are real: a record the JSON encoder refuses, a file size limit that makes the kernel
 refuse a write (EFBIG, as a full disk refuses it with ENOSPC), a directory where the output file
-should go, a process killed with SIGKILL. Plugin-level tests run without Airflow; one run of the
-``cloudmarker`` command as a new user shows what the user sees.
+should go, a process killed with SIGKILL. Plugin-level tests, without Airflow; one run of the
+``cloudmarker`` command as a new user (tests/integration/test_filestore.py) shows what the user sees.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 import textwrap
 
 import pytest
-from conftest import run_cli_as_user, user_config
 
 from airflow_cloudmarker.stores.filestore import FileStore
 
@@ -200,33 +199,3 @@ def test_next_store_deletes_temp_files_of_a_killed_process_only(tmp_path):
         for proc in procs.values():
             proc.kill()
             proc.wait(timeout=30)
-
-
-# --- what a user sees ------------------------------------------------------------------------
-
-CONFIG = """\
-plugins:
-  freshstore:
-    plugin: cloudmarker.stores.filestore.FileStore
-    params:
-      path: {fresh}
-audits:
-  mockaudit:
-    clouds: [mockcloud]
-    stores: [filestore]
-    events: []  # the base config's mockaudit has mockevent: none here, so the alert gets nothing
-    alerts: [freshstore]
-run: [mockaudit]
-"""
-
-
-def test_user_run_alert_without_events_has_its_directory_and_failed_store_leaves_no_temp_file(user_home, tmp_path):
-    fresh = tmp_path / "fresh" / "output"
-    out = user_config(user_home, tmp_path, CONFIG.format(fresh=fresh))
-    (out / "mockaudit_mockcloud.json").mkdir(parents=True)  # the store's done() cannot rename onto it
-    result = run_cli_as_user("-n", home=user_home)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output[-3000:]
-    assert "plugin filestore" in output and "IsADirectoryError" in output, output[-3000:]
-    assert temp_files(out) == [], output[-3000:]  # the 10 records written before done() failed are gone
-    assert fresh.is_dir() and os.listdir(fresh) == [], output[-3000:]  # no events to write, but the place exists

@@ -10,7 +10,7 @@ import json
 import os
 
 import pytest
-from gcp_server import make_service_account_key
+from servers.gcp import make_service_account_key
 
 from airflow_cloudmarker.clouds._gcpcredentials import GCPCredentialsError, load_credentials
 

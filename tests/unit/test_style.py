@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import REPO_ROOT, console_script
+from support.cli import REPO_ROOT, console_script
 
 
 @pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]])
