@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import requests  # noqa: E402
-from azure_server import LIST_PATHS, serve_in_process  # noqa: E402
+from servers.azure import LIST_PATHS, serve_in_process  # noqa: E402
 
 from airflow_cloudmarker.clouds.azcloud import AzCloud  # noqa: E402
 from airflow_cloudmarker.clouds.azvm import AzVM  # noqa: E402

@@ -1,4 +1,4 @@
-"""Benchmark: GCPCloud over real HTTP against tests/gcp_server.py with a fixed latency per call.
+"""Benchmark: GCPCloud over real HTTP against tests/servers/gcp.py with a fixed latency per call.
 
 The issue's case: 50 projects x 3 firewalls x 40 instances spread over 20 zones, 50 ms per call.
 Two ways of reading are measured:
@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from gcp_server import GCPServer, make_world  # noqa: E402
+from servers.gcp import GCPServer, make_world  # noqa: E402
 
 from airflow_cloudmarker.clouds.gcpcloud import GCPCloud  # noqa: E402
 

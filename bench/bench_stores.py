@@ -32,11 +32,11 @@ from airflow_cloudmarker.stores import _documents as docs  # noqa: E402
 def _serve(kind: str, port: int) -> None:
     """Run a test server in its own process, so it does not share the benchmark's GIL."""
     if kind == "es":
-        from servers_es import EsServer
+        from servers.elasticsearch import EsServer
 
         EsServer(port=port).start()
     else:
-        from servers_splunk import HecServer
+        from servers.splunk import HecServer
 
         HecServer(port=port, tls=False).start()
     while True:
@@ -46,7 +46,7 @@ def _serve(kind: str, port: int) -> None:
 def server_process(kind: str):
     import multiprocessing
 
-    from servers_es import free_port
+    from servers.net import free_port
 
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(target=_serve, args=(kind, port), daemon=True)
@@ -132,7 +132,7 @@ def bench_es(items: list[dict]) -> float:
 
 def bench_mongo(items: list[dict]) -> float:
     import pymongo
-    from servers_mongo import start_nx, stop_nx
+    from servers.mongo import start_nx, stop_nx
 
     from airflow_cloudmarker.stores.mongodbstore import MongoDBStore
 

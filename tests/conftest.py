@@ -3,13 +3,23 @@
 The environment is set before anything imports Airflow (Airflow reads its settings at import),
 so in-process runs (``runner.run_now``) and ``cloudmarker``/``airflow`` subprocesses share the
 same DB: it is migrated once, and each later ``dag.test()`` in this process costs under a second.
+
+Tests live in one folder per layer, and each test gets that layer's marker (``pytest -m unit`` or
+``pytest tests/unit`` runs the fast layer alone):
+
+* ``unit/``: no Airflow run, no metadata DB, no server, no ``cloudmarker`` process.
+* ``integration/``: local servers (tests/servers), ``dag.test()`` runs, the ``cloudmarker`` command.
+* ``deployment/``: Airflow's scheduler, API server, Celery workers, a browser.
+
+Helpers tests import are in tests/support and tests/servers; ``tests/`` is on ``sys.path`` and on
+``PYTHONPATH``, so the test plugins (cm_test_plugins.py, cm_hooked_plugins.py) and
+``servers.airflow.worker_hostname`` import by dotted path in subprocesses too.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +27,6 @@ from pathlib import Path
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TESTS_DIR.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="cloudmarker-tests-"))
 AIRFLOW_HOME = SESSION_DIR / "airflow"
 
@@ -30,10 +39,23 @@ from airflow_cloudmarker import environment as _environment  # noqa: E402 - need
 from airflow_cloudmarker import metadb as _metadb  # noqa: E402
 
 os.environ.update(_environment.embedded_environment([]))
-# Test helper plugins (tests/cm_test_plugins.py) must import in subprocesses too.
+# Test helper plugins (tests/cm_test_plugins.py) and servers.airflow must import in subprocesses too.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
+
+from support.cli import run_cli_as_user, user_config  # noqa: E402 - needs tests/ on sys.path
+
+LAYERS = ("unit", "integration", "deployment")
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test with its layer, the folder it lives in, so ``-m unit`` selects what ``tests/unit`` holds."""
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if path.is_relative_to(TESTS_DIR) and path.relative_to(TESTS_DIR).parts[0] in LAYERS:
+            item.add_marker(getattr(pytest.mark, path.relative_to(TESTS_DIR).parts[0]))
 
 
 @pytest.fixture(scope="session")
@@ -56,64 +78,6 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("AIRFLOW__CLOUDMARKER__FINDINGS_PATH", f"file://{tmp_path}/findings")
     monkeypatch.chdir(work_dir)
     return home_dir
-
-
-def console_script(name: str) -> str:
-    """The installed console script of this interpreter's environment (even when it is not activated)."""
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else name
-
-
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
-    """Run the installed ``cloudmarker`` console script; return the CompletedProcess."""
-    return subprocess.run(
-        [console_script("cloudmarker"), *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def user_env(home: Path, extra: dict | None = None) -> dict[str, str]:
-    """The environment of a new user's shell: HOME is ``home``, and no ``AIRFLOW_*`` or ``CLOUDMARKER_*``
-    setting that this test session made (or that the machine has) leaks in.
-
-    Tests that reproduce a first run use this instead of ``os.environ``: the session's own embedded
-    environment once hid a crash every new user with a mail password hit.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__", "CLOUDMARKER_"))}
-    env["HOME"] = str(home)
-    env.update(extra or {})
-    return env
-
-
-def run_cli_as_user(*args: str, home: Path, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
-    """Run ``cloudmarker`` as a new user does: a subprocess with ``user_env(home)``, nothing imported first."""
-    return subprocess.run(
-        [console_script("cloudmarker"), *args],
-        cwd=cwd or home,
-        env=user_env(home, env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def user_config(home: Path, tmp_path: Path, text: str = "") -> Path:
-    """Write ``~/.cloudmarker.yaml``: FileStore output and the log file inside the test's directory, then ``text``.
-
-    Returns the FileStore output directory.
-    """
-    out = tmp_path / "out"
-    (home / ".cloudmarker.yaml").write_text(
-        f"plugins:\n  filestore:\n    params:\n      path: {out}\n"
-        f"logger:\n  handlers:\n    file:\n      filename: {tmp_path}/cloudmarker.log\n"
-    )
-    if text:
-        (home / "cloudmarker.yaml").write_text(text)  # ~/cloudmarker.yaml cascades over ~/.cloudmarker.yaml
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Integration tests: local servers (tests/servers), ``dag.test()`` runs, the ``cloudmarker`` command."""

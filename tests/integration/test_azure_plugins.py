@@ -1,0 +1,176 @@
+"""AzCloud and AzVM with the real azure-identity / azure-mgmt-* clients against the local HTTPS server.
+
+No Airflow DAG here: the plugins are called as the fetch tasks call them (``shards()``, ``read(shard)``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from servers.azure import LIST_PATHS, FakeAzure
+
+from airflow_cloudmarker.azure.arm import AzureAuthError
+from airflow_cloudmarker.clouds.azcloud import AzCloud
+from airflow_cloudmarker.clouds.azvm import AzVM
+
+
+@pytest.fixture
+def azure(tmp_path, monkeypatch):
+    """A fresh server (2 subscriptions, 3 VMs each, pages of 2 items) whose CA the SDKs trust."""
+    with FakeAzure(tmp_path / "ca", subscriptions=2, vms=3, page_size=2) as az:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", az.ca_file)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        yield az
+
+
+def params(az, **extra):
+    return {
+        "tenant": az.tenant,
+        "client": az.client,
+        "secret": az.secret,
+        "authority_host": az.url,
+        "resource_manager_url": az.url,
+        "retry_backoff": 0,
+        **extra,
+    }
+
+
+def by_type(records):
+    return Counter(r["ext"]["record_type"] for r in records)
+
+
+def test_azcloud_one_list_call_per_type_per_subscription_plus_pages(azure):
+    cloud = AzCloud(**params(azure))
+    shards = cloud.shards()
+    assert shards == list(azure.subs)
+    records = [r for shard in shards for r in cloud.read(shard)]
+    cloud.done()
+    # 2 subscriptions: 3 VMs, 1 NSG with 2 custom + 6 default rules, one of everything else each.
+    assert by_type(records) == {
+        "virtual_machine": 6,
+        "firewall_rule": 16,
+        **{t: 2 for t in ("subscription", "app_gateway", "lb", "nic", "nsg", "public_ip", "storage_account")},
+        "resource_group": 2,
+    }
+    counts = azure.counts()
+    for sub in shards:
+        for path in LIST_PATHS:
+            calls = sum(n for (m, p), n in counts.items() if p.lower() == f"/subscriptions/{sub}/{path}")
+            # one list call per type; the 3 VMs come in 2 pages (the second through nextLink)
+            assert calls == (2 if path.endswith("virtualmachines") else 1), (sub, path)
+        assert counts[("GET", f"/subscriptions/{sub}")] == 1
+    assert counts[("POST", f"/{azure.tenant}/oauth2/v2.0/token")] == 1  # one token for all calls
+
+
+def test_azcloud_record_shape(azure):
+    sub_id = next(iter(azure.subs))
+    records = list(AzCloud(**params(azure)).read(sub_id))
+    vm = next(r for r in records if r["ext"]["record_type"] == "virtual_machine")
+    assert vm["ext"] == {
+        "cloud_type": "azure",
+        "record_type": "virtual_machine",
+        "subscription_id": sub_id,
+        "subscription_name": "Subscription 0",
+        "subscription_state": "Enabled",
+        "tenant_id": azure.tenant,
+    }
+    assert vm["com"] == {"cloud_type": "azure", "record_type": "compute", "reference": vm["raw"]["id"]}
+    assert vm["raw"]["properties"]["storageProfile"]["osDisk"]["name"] == vm["raw"]["name"] + "-os"
+    rules = {r["raw"]["name"]: r for r in records if r["ext"]["record_type"] == "firewall_rule"}
+    ssh = rules["allow-ssh"]["com"]
+    assert (ssh["source_addresses"], ssh["destination_ports"], ssh["protocol"]) == (["0.0.0.0/0"], ["22"], "tcp")
+    assert rules["allow-db-from-office"]["com"]["destination_ports"] == ["1433", "3306"]
+    assert rules["DenyAllInBound"]["com"]["access"] == "deny"
+    assert rules["allow-ssh"]["ext"]["nsg_name"] == "nsg-0"
+    sub = next(r for r in records if r["ext"]["record_type"] == "subscription")
+    assert sub["com"]["reference"] == f"/subscriptions/{sub_id}"
+    assert azure.secret not in json.dumps(records, default=str)
+
+
+def test_azcloud_unsharded_read_and_limits(azure):
+    records = list(AzCloud(**params(azure, _max_subs=1, _max_recs=1, threads=3)).read())
+    assert {r["ext"]["subscription_id"] for r in records} == {next(iter(azure.subs))}
+    assert by_type(records)["virtual_machine"] == 1
+    assert by_type(records)["firewall_rule"] == 8  # the NSG's rules (the limit counts resources)
+    assert AzCloud(**params(azure, _max_subs=1)).shards() == [next(iter(azure.subs))]
+
+
+def test_throttled_call_is_retried_after_retry_after(azure):
+    sub_id = next(iter(azure.subs))
+    azure.throttle[r"/networkSecurityGroups$"] = 1
+    started = time.monotonic()
+    records = list(AzCloud(**params(azure)).read(sub_id))
+    assert time.monotonic() - started >= 1.0  # waited the Retry-After: 1
+    assert by_type(records)["nsg"] == 1
+    statuses = [s for _, p, s in azure.calls if p.endswith("/networkSecurityGroups")]
+    assert statuses == [429, 200]
+
+
+def test_failing_subscription_fails_only_its_own_read(azure):
+    bad, good = list(azure.subs)
+    azure.fail[f"^/subscriptions/{bad}/providers/Microsoft.Network/loadBalancers"] = 500
+    cloud = AzCloud(**params(azure))
+    with pytest.raises(HttpResponseError, match="InternalServerError"):
+        list(cloud.read(bad))
+    statuses = [s for _, p, s in azure.calls if p.endswith(f"{bad}/providers/Microsoft.Network/loadBalancers")]
+    assert statuses == [500] * 4  # the first try and azure-core's 3 retries
+    assert by_type(cloud.read(good))["lb"] == 1
+
+
+def test_forbidden_subscription_raises_without_retries(azure):
+    bad = next(iter(azure.subs))
+    azure.fail[f"^/subscriptions/{bad}$"] = 403
+    with pytest.raises(HttpResponseError, match="AuthorizationFailed"):
+        list(AzCloud(**params(azure)).read(bad))
+
+
+def test_azvm_one_instance_view_per_vm(azure):
+    vm = AzVM(**params(azure, threads=4))
+    records = [r for shard in vm.shards() for r in vm.read(shard)]
+    assert len(records) == 6
+    views = [p for _, p, _ in azure.calls if p.endswith("/instanceView")]
+    assert len(views) == 6 and len(set(views)) == 6
+    first = next(r for r in records if r["raw"]["name"] == "vm-0-0")
+    other = next(r for r in records if r["raw"]["name"] == "vm-0-1")
+    assert first["ext"]["record_type"] == "vm_instance_view"
+    assert (
+        first["ext"]["power_state"],
+        first["ext"]["os_disk_encrypted"],
+        first["ext"]["all_data_disks_encrypted"],
+    ) == (
+        "running",
+        True,
+        True,
+    )
+    assert first["ext"]["extensions"] == ["AzureDiskEncryptionForLinux"]
+    assert (
+        other["ext"]["power_state"],
+        other["ext"]["os_disk_encrypted"],
+        other["ext"]["all_data_disks_encrypted"],
+    ) == (
+        "deallocated",
+        False,
+        False,
+    )
+    assert first["com"] == {"cloud_type": "azure", "record_type": "compute", "reference": first["raw"]["id"]}
+    assert first["raw"]["instance_view"]["disks"][0]["name"] == "vm-0-0-os"
+
+
+def test_rejected_secret_gives_one_clear_error(azure):
+    with pytest.raises(AzureAuthError, match="rejected the credentials") as info:
+        AzCloud(**params(azure, secret="wrong-secret-value")).shards()
+    assert "AADSTS7000215" in str(info.value)
+    assert "wrong-secret-value" not in str(info.value)
+    assert not azure.arm_calls()
+
+
+def test_connection_id_supplies_the_credentials(azure, monkeypatch):
+    conn = {"conn_type": "generic", "login": azure.client, "password": azure.secret, "extra": {"tenant": azure.tenant}}
+    monkeypatch.setenv("AIRFLOW_CONN_AZURE_AUDIT", json.dumps(conn))
+    cloud = AzCloud(conn_id="azure_audit", authority_host=azure.url, resource_manager_url=azure.url)
+    assert cloud.shards() == list(azure.subs)
+    assert azure.secret not in repr(cloud._settings)
