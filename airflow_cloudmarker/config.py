@@ -139,6 +139,29 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return node.value  # a SequenceNode (scalars are never pushed)
 
 
+def _finish_node(node: yaml.Node, sizes: dict[int, int], heights: dict[int, int]) -> int:
+    """Record a mapping's or list's expanded size and height from its finished children.
+
+    Returns how many distinct nodes it adds to the graph: itself and its scalars.
+    """
+    size, height, scalars = 1, 1, 0
+    for kid in _children(node):
+        if isinstance(kid, yaml.ScalarNode):
+            size += 1
+            scalars += 1
+            height = max(height, 2)
+        else:
+            size += sizes[id(kid)]
+            height = max(height, heights[id(kid)] + 1)
+    if height > MAX_NESTING:
+        raise _YamlLimitError(
+            problem=f"nested more than {MAX_NESTING} levels deep; flatten the value",
+            problem_mark=node.start_mark,
+        )
+    sizes[id(node)], heights[id(node)] = size, height
+    return scalars + 1
+
+
 def check_node_graph(root: yaml.Node) -> None:
     """Refuse a composed document whose aliases expand past ``ALIAS_NODE_BUDGET`` nodes, or too deep, or recursive.
 
@@ -161,22 +184,7 @@ def check_node_graph(root: yaml.Node) -> None:
         ident = id(node)
         if finished:
             open_nodes.discard(ident)
-            size, height = 1, 1
-            for kid in _children(node):
-                if isinstance(kid, yaml.ScalarNode):
-                    size += 1
-                    distinct += 1
-                    height = max(height, 2)
-                else:
-                    size += sizes[id(kid)]
-                    height = max(height, heights[id(kid)] + 1)
-            if height > MAX_NESTING:
-                raise _YamlLimitError(
-                    problem=f"nested more than {MAX_NESTING} levels deep; flatten the value",
-                    problem_mark=node.start_mark,
-                )
-            sizes[ident], heights[ident] = size, height
-            distinct += 1
+            distinct += _finish_node(node, sizes, heights)
             continue
         if ident in sizes:
             continue
