@@ -139,6 +139,29 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return node.value  # a SequenceNode (scalars are never pushed)
 
 
+def _finish_node(node: yaml.Node, sizes: dict[int, int], heights: dict[int, int]) -> int:
+    """Record a mapping's or list's expanded size and height from its finished children.
+
+    Returns how many distinct nodes it adds to the graph: itself and its scalars.
+    """
+    size, height, scalars = 1, 1, 0
+    for kid in _children(node):
+        if isinstance(kid, yaml.ScalarNode):
+            size += 1
+            scalars += 1
+            height = max(height, 2)
+        else:
+            size += sizes[id(kid)]
+            height = max(height, heights[id(kid)] + 1)
+    if height > MAX_NESTING:
+        raise _YamlLimitError(
+            problem=f"nested more than {MAX_NESTING} levels deep; flatten the value",
+            problem_mark=node.start_mark,
+        )
+    sizes[id(node)], heights[id(node)] = size, height
+    return scalars + 1
+
+
 def check_node_graph(root: yaml.Node) -> None:
     """Refuse a composed document whose aliases expand past ``ALIAS_NODE_BUDGET`` nodes, or too deep, or recursive.
 
@@ -161,22 +184,7 @@ def check_node_graph(root: yaml.Node) -> None:
         ident = id(node)
         if finished:
             open_nodes.discard(ident)
-            size, height = 1, 1
-            for kid in _children(node):
-                if isinstance(kid, yaml.ScalarNode):
-                    size += 1
-                    distinct += 1
-                    height = max(height, 2)
-                else:
-                    size += sizes[id(kid)]
-                    height = max(height, heights[id(kid)] + 1)
-            if height > MAX_NESTING:
-                raise _YamlLimitError(
-                    problem=f"nested more than {MAX_NESTING} levels deep; flatten the value",
-                    problem_mark=node.start_mark,
-                )
-            sizes[ident], heights[ident] = size, height
-            distinct += 1
+            distinct += _finish_node(node, sizes, heights)
             continue
         if ident in sizes:
             continue
@@ -296,8 +304,12 @@ def _known(keys: Iterable[str], shown: int = 20) -> str:
     return ", ".join(ordered[:shown]) + more
 
 
-class _Validator:
-    """Walk the merged mapping, collecting problems instead of stopping at the first."""
+class _Report:
+    """The merged mapping under check, where each key came from, and the problems found so far.
+
+    Every section's checks share one report, so a run shows every problem at once (instead of
+    stopping at the first), each naming the file that set the key.
+    """
 
     def __init__(self, merged: dict[str, Any], origins: dict):
         self.merged = merged
@@ -305,7 +317,6 @@ class _Validator:
         self.fatal: list[str] = []
         self.warnings: list[str] = []
         self.audit_errors: dict[str, list[str]] = {}
-        self._class_checks: dict[str, list[str]] = {}
 
     def where(self, *path: str) -> str:
         """``file: dotted.key`` for the file that last set the deepest known part of ``path``."""
@@ -315,55 +326,92 @@ class _Validator:
                 return f"{source}: {'.'.join(path)}"
         return f"{BASE_CONFIG_NAME}: {'.'.join(path)}"
 
-    # -- plugins ---------------------------------------------------------------
-    def plugins(self) -> dict[str, PluginConfig]:
-        section = self.merged.get("plugins") or {}
+    def source(self, *path: str) -> str:
+        """The file that last set exactly ``path`` ("" when none did)."""
+        return self.origins.get(path, "")
+
+    def section(self, key: str, contents: str) -> dict[str, Any]:
+        """The top-level mapping ``key`` (empty when unset); a non-mapping is a fatal problem and reads as empty."""
+        section = self.merged.get(key) or {}
         if not isinstance(section, dict):
-            self.fatal.append(f"{self.where('plugins')}: must be a mapping of plugin keys to plugin configs")
+            self.fatal.append(f"{self.where(key)}: must be a mapping of {contents}")
             return {}
-        result: dict[str, PluginConfig] = {}
-        for key, entry in section.items():
-            key = str(key)
-            where = self.where("plugins", key)
-            if not isinstance(entry, dict):
-                self.fatal.append(f"{where}: must be a mapping with 'plugin' (a class path) and 'params'")
-                continue
-            params = entry.get("params")
-            if params is None:
-                params = {}
-            if not isinstance(params, dict):
-                self.fatal.append(
-                    f"{self.where('plugins', key, 'params')}: must be a mapping of keyword arguments, "
-                    f"not a {type(params).__name__}"
-                )
-                continue
-            on_error = entry.get("on_error", "fail")
-            if on_error not in ON_ERROR_CHOICES:
-                self.fatal.append(
-                    f"{self.where('plugins', key, 'on_error')}: must be one of {', '.join(ON_ERROR_CHOICES)}, "
-                    f"not {on_error!r}"
-                )
-                on_error = "fail"
-            extra = {k: v for k, v in entry.items() if k not in ("plugin", "params", "on_error")}
-            if extra:
-                self.warnings.append(
-                    f"{where}: keys {', '.join(map(str, extra))} are beside 'plugin'/'params'; "
-                    f"taking them as params (move them under 'params' to silence this warning)"
-                )
-                params = {**extra, **params}
-            class_path = entry.get("plugin")
-            result[key] = PluginConfig(key, class_path, dict(params), self.origins.get(("plugins", key), ""), on_error)
-        return result
+        return section
 
-    def check_plugin(self, plugin: PluginConfig, kind: str) -> list[str]:
-        """The problems with using ``plugin`` as a ``kind`` plugin (all of them, so one run shows every fix)."""
+
+# -- plugins -------------------------------------------------------------------
+def _plugins(report: _Report) -> dict[str, PluginConfig]:
+    """The ``plugins`` section as PluginConfigs; an entry with a wrong shape is reported and left out."""
+    result: dict[str, PluginConfig] = {}
+    for key, entry in report.section("plugins", "plugin keys to plugin configs").items():
+        plugin = _plugin_entry(report, str(key), entry)
+        if plugin is not None:
+            result[plugin.key] = plugin
+    return result
+
+
+def _plugin_entry(report: _Report, key: str, entry: Any) -> PluginConfig | None:
+    """One ``plugins`` entry; keys beside ``plugin``/``params``/``on_error`` are taken as params, with a warning."""
+    where = report.where("plugins", key)
+    if not isinstance(entry, dict):
+        report.fatal.append(f"{where}: must be a mapping with 'plugin' (a class path) and 'params'")
+        return None
+    params = _plugin_params(report, key, entry.get("params"))
+    if params is None:
+        return None
+    on_error = _on_error(report, key, entry.get("on_error", "fail"))
+    extra = {k: v for k, v in entry.items() if k not in ("plugin", "params", "on_error")}
+    if extra:
+        report.warnings.append(
+            f"{where}: keys {', '.join(map(str, extra))} are beside 'plugin'/'params'; "
+            f"taking them as params (move them under 'params' to silence this warning)"
+        )
+        params = {**extra, **params}
+    return PluginConfig(key, entry.get("plugin"), dict(params), report.source("plugins", key), on_error)
+
+
+def _plugin_params(report: _Report, key: str, params: Any) -> dict[str, Any] | None:
+    """A plugin's ``params`` (empty when unset), or None after reporting that they are not a mapping."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        report.fatal.append(
+            f"{report.where('plugins', key, 'params')}: must be a mapping of keyword arguments, "
+            f"not a {type(params).__name__}"
+        )
+        return None
+    return params
+
+
+def _on_error(report: _Report, key: str, on_error: Any) -> str:
+    """A plugin's ``on_error``; a value not in ON_ERROR_CHOICES is reported and reads as ``fail``."""
+    if on_error in ON_ERROR_CHOICES:
+        return on_error
+    report.fatal.append(
+        f"{report.where('plugins', key, 'on_error')}: must be one of {', '.join(ON_ERROR_CHOICES)}, not {on_error!r}"
+    )
+    return "fail"
+
+
+class _PluginChecks:
+    """Whether a configured plugin can serve as a ``kind`` plugin, checked once per (plugin key, kind).
+
+    The problems are all of them (class, methods, abilities, params), so one run shows every fix;
+    a method problem names ``{audit_list}``, which the audit listing the plugin fills in.
+    """
+
+    def __init__(self, report: _Report):
+        self.report = report
+        self._cache: dict[str, list[str]] = {}
+
+    def problems(self, plugin: PluginConfig, kind: str) -> list[str]:
         cache_key = f"{plugin.key}/{kind}"
-        if cache_key not in self._class_checks:
-            self._class_checks[cache_key] = self._plugin_problems(plugin, kind)
-        return self._class_checks[cache_key]
+        if cache_key not in self._cache:
+            self._cache[cache_key] = self._check(plugin, kind)
+        return self._cache[cache_key]
 
-    def _plugin_problems(self, plugin: PluginConfig, kind: str) -> list[str]:
-        where = self.where("plugins", plugin.key, "plugin")
+    def _check(self, plugin: PluginConfig, kind: str) -> list[str]:
+        where = self.report.where("plugins", plugin.key, "plugin")
         if not plugin.class_path:
             return [f"{where}: missing; set it to a plugin class path such as cloudmarker.clouds.mockcloud.MockCloud"]
         if not isinstance(plugin.class_path, str):
@@ -372,180 +420,216 @@ class _Validator:
             cls = plugin_loader.load_class(plugin.class_path)
         except plugin_loader.PluginError as exc:
             return [f"{where}: {exc}; fix the class path"]
-        problems = []
+        return [
+            *self._method_problems(plugin, cls, kind),
+            *(f"{where}: {problem}" for problem in plugin_loader.check_abilities(cls, kind)),
+            *self._param_problems(plugin, cls),
+        ]
+
+    @staticmethod
+    def _method_problems(plugin: PluginConfig, cls: type, kind: str) -> list[str]:
         try:
             plugin_loader.check_methods(cls, kind)
         except plugin_loader.PluginError as exc:
-            problems.append(f"{{audit_list}}: plugin key {plugin.key!r}: {exc}; list it under the right key")
-        problems += [f"{where}: {problem}" for problem in plugin_loader.check_abilities(cls, kind)]
+            return [f"{{audit_list}}: plugin key {plugin.key!r}: {exc}; list it under the right key"]
+        return []
+
+    def _param_problems(self, plugin: PluginConfig, cls: type) -> list[str]:
+        problems = []
         try:
             plugin_loader.check_params(cls, plugin.params)
         except plugin_loader.PluginError as exc:
-            problems.append(f"{self.where('plugins', plugin.key, 'params')}: {exc}; fix the params")
+            problems.append(f"{self.report.where('plugins', plugin.key, 'params')}: {exc}; fix the params")
         for error in plugin_loader.check_param_types(cls, plugin.params):
-            problems.append(f"{self.where('plugins', plugin.key, 'params', error.param)}: {error}")
+            problems.append(f"{self.report.where('plugins', plugin.key, 'params', error.param)}: {error}")
         return problems
 
-    # -- audits ----------------------------------------------------------------
-    def audits(self, plugins: dict[str, PluginConfig]) -> dict[str, AuditConfig]:
-        section = self.merged.get("audits") or {}
-        if not isinstance(section, dict):
-            self.fatal.append(f"{self.where('audits')}: must be a mapping of audit keys to audit configs")
-            return {}
+
+# -- audits --------------------------------------------------------------------
+class _Audits:
+    """The ``audits`` section: each audit's problems go to ``report.audit_errors`` (they concern that audit only)."""
+
+    def __init__(self, report: _Report, plugins: dict[str, PluginConfig]):
+        self.report = report
+        self.plugins = plugins
+        self.checks = _PluginChecks(report)
+
+    def validate(self) -> dict[str, AuditConfig]:
         result: dict[str, AuditConfig] = {}
-        for key, entry in section.items():
-            key = str(key)
-            problems: list[str] = []
-            if not _KEY_PATTERN.match(key):
-                problems.append(
-                    f"{self.where('audits', key)}: audit key may use only letters, digits, '_', '-' and '.' "
-                    f"(it becomes the DAG id); rename it"
-                )
-            if not isinstance(entry, dict):
-                self.audit_errors[key] = [
-                    *problems,
-                    f"{self.where('audits', key)}: must be a mapping with clouds, stores, events and alerts lists",
-                ]
-                continue
-            lists = {
-                kind: self._plugin_list(key, kind, entry.get(kind), plugins, problems) for kind in AUDIT_PLUGIN_LISTS
-            }
-            if not lists["clouds"]:
-                problems.append(f"{self.where('audits', key, 'clouds')}: an audit needs at least one cloud plugin key")
-            alert_on = entry.get("alert_on", "all")
-            if alert_on not in ("all", "changes"):
-                problems.append(f"{self.where('audits', key, 'alert_on')}: must be 'all' or 'changes'")
-            unknown = [k for k in entry if k not in AUDIT_PLUGIN_LISTS and k not in AUDIT_OPTIONS]
-            if unknown:
-                self.warnings.append(
-                    f"{self.where('audits', key)}: unknown keys {', '.join(map(str, unknown))} ignored "
-                    f"(an audit has {', '.join(AUDIT_PLUGIN_LISTS + AUDIT_OPTIONS)})"
-                )
-            if problems:
-                self.audit_errors[key] = problems
-            result[key] = AuditConfig(
-                key=key,
-                source=self.origins.get(("audits", key), ""),
-                alert_on=alert_on if alert_on in ("all", "changes") else "all",
-                **lists,
-            )
+        for key, entry in self.report.section("audits", "audit keys to audit configs").items():
+            audit = self._audit(str(key), entry)
+            if audit is not None:
+                result[audit.key] = audit
         return result
 
-    def _plugin_list(
-        self, audit: str, kind: str, value: Any, plugins: dict[str, PluginConfig], problems: list[str]
-    ) -> tuple[str, ...]:
+    def _audit(self, key: str, entry: Any) -> AuditConfig | None:
+        where = self.report.where("audits", key)
+        problems: list[str] = []
+        if not _KEY_PATTERN.match(key):
+            problems.append(
+                f"{where}: audit key may use only letters, digits, '_', '-' and '.' (it becomes the DAG id); rename it"
+            )
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a mapping with clouds, stores, events and alerts lists")
+            self.report.audit_errors[key] = problems
+            return None
+        lists = {kind: self._plugin_list(key, kind, entry.get(kind), problems) for kind in AUDIT_PLUGIN_LISTS}
+        if not lists["clouds"]:
+            problems.append(
+                f"{self.report.where('audits', key, 'clouds')}: an audit needs at least one cloud plugin key"
+            )
+        alert_on = entry.get("alert_on", "all")
+        if alert_on not in ("all", "changes"):
+            problems.append(f"{self.report.where('audits', key, 'alert_on')}: must be 'all' or 'changes'")
+            alert_on = "all"
+        self._warn_unknown_keys(key, entry)
+        if problems:
+            self.report.audit_errors[key] = problems
+        return AuditConfig(key=key, source=self.report.source("audits", key), alert_on=alert_on, **lists)
+
+    def _warn_unknown_keys(self, key: str, entry: dict[str, Any]) -> None:
+        unknown = [k for k in entry if k not in AUDIT_PLUGIN_LISTS and k not in AUDIT_OPTIONS]
+        if unknown:
+            self.report.warnings.append(
+                f"{self.report.where('audits', key)}: unknown keys {', '.join(map(str, unknown))} ignored "
+                f"(an audit has {', '.join(AUDIT_PLUGIN_LISTS + AUDIT_OPTIONS)})"
+            )
+
+    def _plugin_list(self, audit: str, kind: str, value: Any, problems: list[str]) -> tuple[str, ...]:
         """One of an audit's plugin lists as a tuple of keys; its problems go to ``problems``."""
-        where = self.where("audits", audit, kind)
-        value = value or []
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        where = self.report.where("audits", audit, kind)
+        keys = _string_list(value or [])
+        if keys is None:
             problems.append(f"{where}: must be a list of plugin keys")
             return ()
-        for plugin_key, count in Counter(value).items():
-            if count > 1:
-                # Each entry becomes its own task: records would be stored, events sent, more than once.
-                problems.append(
-                    f"{where}: plugin key {plugin_key!r} is listed {count} times; list each plugin key once "
-                    f"(every entry is a task of its own, so the records and events would be handled {count} times)"
-                )
-        for plugin_key in dict.fromkeys(value):
-            if not _KEY_PATTERN.match(plugin_key):
-                problems.append(
-                    f"{where}: plugin key {plugin_key!r} may use only letters, "
-                    f"digits, '_', '-' and '.' (it names a task); rename it"
-                )
-            elif plugin_key not in plugins:
-                problems.append(
-                    f"{where}: plugin key {plugin_key!r} is not defined under plugins; "
-                    f"define it there or use one of: {_known(plugins)}"
-                )
-            else:
-                problems.extend(p.replace("{audit_list}", where) for p in self.check_plugin(plugins[plugin_key], kind))
-        return tuple(value)
+        problems += _duplicate_keys(where, keys)
+        for plugin_key in dict.fromkeys(keys):
+            problems += self._plugin_key_problems(where, plugin_key, kind)
+        return tuple(keys)
 
-    # -- the rest --------------------------------------------------------------
-    def run(self, audits: Mapping[str, AuditConfig]) -> tuple[str, ...]:
-        value = self.merged.get("run")
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fatal.append(f"{self.where('run')}: must be a list of audit keys")
-            return ()
-        for audit_key in value:
-            if audit_key not in audits:
-                self.fatal.append(
-                    f"{self.where('run')}: audit {audit_key!r} is not defined under audits; "
-                    f"define it there or use one of: {_known(audits)}"
-                )
-        return tuple(dict.fromkeys(value))
+    def _plugin_key_problems(self, where: str, plugin_key: str, kind: str) -> list[str]:
+        """What is wrong with listing ``plugin_key`` in an audit's ``kind`` list (at ``where``)."""
+        if not _KEY_PATTERN.match(plugin_key):
+            return [
+                f"{where}: plugin key {plugin_key!r} may use only letters, "
+                f"digits, '_', '-' and '.' (it names a task); rename it"
+            ]
+        if plugin_key not in self.plugins:
+            return [
+                f"{where}: plugin key {plugin_key!r} is not defined under plugins; "
+                f"define it there or use one of: {_known(self.plugins)}"
+            ]
+        return [p.replace("{audit_list}", where) for p in self.checks.problems(self.plugins[plugin_key], kind)]
 
-    def schedule(self) -> tuple[int, int] | None:
-        value = self.merged.get("schedule")
-        if value is None or value == "":
-            return None
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-            # YAML 1.1 reads an unquoted 12:30 as the base-60 integer 750.
-            return divmod(value, 60)
-        match = _SCHEDULE_PATTERN.match(str(value).strip())
-        if not match:
-            self.fatal.append(
-                f'{self.where("schedule")}: {value!r} is not a time of day; use 24-hour "HH:MM" such as "00:00"'
+
+def _string_list(value: Any) -> list[str] | None:
+    """``value`` as a list of strings (one string reads as a list of one), or None when it is neither."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return value
+
+
+def _duplicate_keys(where: str, keys: list[str]) -> list[str]:
+    # Each entry becomes its own task: records would be stored, events sent, more than once.
+    return [
+        f"{where}: plugin key {plugin_key!r} is listed {count} times; list each plugin key once "
+        f"(every entry is a task of its own, so the records and events would be handled {count} times)"
+        for plugin_key, count in Counter(keys).items()
+        if count > 1
+    ]
+
+
+# -- run, schedule, timezone, email, top-level keys -----------------------------
+def _run(report: _Report, audits: Mapping[str, AuditConfig]) -> tuple[str, ...]:
+    """The audits ``run`` schedules, each once, in the order given; an unknown audit is fatal."""
+    value = report.merged.get("run")
+    if value is None:
+        return ()
+    keys = _string_list(value)
+    if keys is None:
+        report.fatal.append(f"{report.where('run')}: must be a list of audit keys")
+        return ()
+    for audit_key in keys:
+        if audit_key not in audits:
+            report.fatal.append(
+                f"{report.where('run')}: audit {audit_key!r} is not defined under audits; "
+                f"define it there or use one of: {_known(audits)}"
             )
-            return None
-        return int(match.group(1)), int(match.group(2))
+    return tuple(dict.fromkeys(keys))
 
-    def timezone(self) -> str | None:
-        value = self.merged.get("timezone")
-        if value is None:
-            return None
-        try:
-            zoneinfo.ZoneInfo(str(value))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            self.fatal.append(
-                f"{self.where('timezone')}: unknown time zone {value!r}; use an IANA name such as Europe/Paris"
+
+def _schedule(report: _Report) -> tuple[int, int] | None:
+    """``schedule`` as (hour, minute), or None when unset or wrong (then a fatal problem)."""
+    value = report.merged.get("schedule")
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 12:30 as the base-60 integer 750.
+        return divmod(value, 60)
+    match = _SCHEDULE_PATTERN.match(str(value).strip())
+    if not match:
+        report.fatal.append(
+            f'{report.where("schedule")}: {value!r} is not a time of day; use 24-hour "HH:MM" such as "00:00"'
+        )
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def _timezone(report: _Report) -> str | None:
+    """``timezone`` when it names an IANA zone; None when unset or unknown (then a fatal problem)."""
+    value = report.merged.get("timezone")
+    if value is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        report.fatal.append(
+            f"{report.where('timezone')}: unknown time zone {value!r}; use an IANA name such as Europe/Paris"
+        )
+        return None
+    return str(value)
+
+
+def _mapping(report: _Report, key: str) -> dict[str, Any] | None:
+    """The top-level ``key`` when unset or a mapping; anything else is fatal and reads as None."""
+    value = report.merged.get(key)
+    if value is not None and not isinstance(value, dict):
+        report.fatal.append(f"{report.where(key)}: must be a mapping, not a {type(value).__name__}")
+        return None
+    return value
+
+
+def _email(report: _Report, value: dict[str, Any] | None) -> None:
+    """The top-level ``email`` takes EmailAlert's params (begin/end audit emails): check them now."""
+    if not value:
+        return
+    email_alert = plugin_loader.load_class(EMAIL_PARAMS_PLUGIN)
+    type_errors = plugin_loader.check_param_types(email_alert, value)
+    for error in type_errors:
+        report.fatal.append(f"{report.where('email', error.param)}: {error}; fix the email config")
+    if type_errors:
+        return
+    try:
+        plugin_loader.check_params(email_alert, value)
+        smtp.smtp_settings("email", **smtp.smtp_params(value))  # values only: no network
+    except (plugin_loader.PluginError, TypeError, ValueError) as exc:
+        report.fatal.append(f"{report.where('email')}: {exc}; fix the email config")
+
+
+def _top_level(report: _Report) -> None:
+    """Warn about top-level keys the framework ignores (a misplaced ``emailalert`` gets its own hint)."""
+    for key in report.merged:
+        if key == "emailalert":
+            report.warnings.append(
+                f"{report.where(key)}: a top-level 'emailalert' key is ignored; the begin/end audit emails "
+                f"are configured under the top-level key 'email' (same params as EmailAlert)"
             )
-            return None
-        return str(value)
-
-    def mapping(self, key: str) -> dict[str, Any] | None:
-        value = self.merged.get(key)
-        if value is not None and not isinstance(value, dict):
-            self.fatal.append(f"{self.where(key)}: must be a mapping, not a {type(value).__name__}")
-            return None
-        return value
-
-    def email(self, value: dict[str, Any] | None) -> None:
-        """The top-level ``email`` takes EmailAlert's params (begin/end audit emails): check them now."""
-        if not value:
-            return
-        email_alert = plugin_loader.load_class(EMAIL_PARAMS_PLUGIN)
-        type_errors = plugin_loader.check_param_types(email_alert, value)
-        for error in type_errors:
-            self.fatal.append(f"{self.where('email', error.param)}: {error}; fix the email config")
-        if type_errors:
-            return
-        try:
-            plugin_loader.check_params(email_alert, value)
-            smtp.smtp_settings("email", **smtp.smtp_params(value))  # values only: no network
-        except plugin_loader.PluginError as exc:
-            self.fatal.append(f"{self.where('email')}: {exc}; fix the email config")
-        except (TypeError, ValueError) as exc:
-            self.fatal.append(f"{self.where('email')}: {exc}; fix the email config")
-
-    def top_level(self) -> None:
-        for key in self.merged:
-            if key == "emailalert":
-                self.warnings.append(
-                    f"{self.where(key)}: a top-level 'emailalert' key is ignored; the begin/end audit emails "
-                    f"are configured under the top-level key 'email' (same params as EmailAlert)"
-                )
-            elif key not in TOP_LEVEL_KEYS:
-                self.warnings.append(
-                    f"{self.where(str(key))}: unknown top-level key ignored (known: {', '.join(TOP_LEVEL_KEYS)})"
-                )
+        elif key not in TOP_LEVEL_KEYS:
+            report.warnings.append(
+                f"{report.where(str(key))}: unknown top-level key ignored (known: {', '.join(TOP_LEVEL_KEYS)})"
+            )
 
 
 #: Validated configs of this process, by (path, contents digest) of their files: the DAG file is
@@ -589,18 +673,18 @@ def _validate(layers: list[tuple[str, dict[str, Any]]]) -> Config:
     for source, layer in layers:
         _merge(merged, layer, source, origins)
 
-    validator = _Validator(merged, origins)
-    validator.top_level()
-    plugins = validator.plugins()
-    audits = validator.audits(plugins)
-    run = validator.run(audits)
-    schedule = validator.schedule()
-    timezone = validator.timezone()
-    logger = validator.mapping("logger") or {}
-    email = validator.mapping("email")
-    validator.email(email)
-    if validator.fatal:
-        raise ConfigError(validator.fatal)
+    report = _Report(merged, origins)
+    _top_level(report)
+    plugins = _plugins(report)
+    audits = _Audits(report, plugins).validate()
+    run = _run(report, audits)
+    schedule = _schedule(report)
+    timezone = _timezone(report)
+    logger = _mapping(report, "logger") or {}
+    email = _mapping(report, "email")
+    _email(report, email)
+    if report.fatal:
+        raise ConfigError(report.fatal)
     return Config(
         plugins=plugins,
         audits=audits,
@@ -611,6 +695,6 @@ def _validate(layers: list[tuple[str, dict[str, Any]]]) -> Config:
         email=email,
         sources=tuple(s for s, _ in layers),
         raw=merged,
-        audit_errors=validator.audit_errors,
-        warnings=validator.warnings,
+        audit_errors=report.audit_errors,
+        warnings=report.warnings,
     )

@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import batches, contract, results, tasks
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from airflow.sdk import DAG, Context
     from airflow.timetables.base import Timetable
 
-    from airflow_cloudmarker.config import AuditConfig, Config
+    from airflow_cloudmarker.config import AuditConfig, Config, PluginConfig
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,37 @@ def _named(name: str, body: Callable[..., Any]) -> Callable[..., Any]:
     return body
 
 
+def _task(task_id: str, body: Callable[..., Any], expand: dict[str, Any] | None = None, **options: Any) -> Any:
+    """Add the TaskFlow task ``task_id`` running ``body`` to the open DAG: called once, or mapped over ``expand``.
+
+    ``body`` is renamed after the task (Airflow shows a callable's name in logs and the UI), and
+    takes no arguments unless mapped: its inputs are bound in its closure when the DAG is built.
+    """
+    from airflow.sdk import task
+
+    decorated = task(task_id=task_id, **options)(_named(task_id, body))
+    return decorated.expand(**expand) if expand is not None else decorated()
+
+
+@dataclass
+class _Wiring:
+    """The tasks of one audit DAG by layer, and the task ids the later layers read their inputs from."""
+
+    audit_key: str
+    limits: batches.BatchLimits
+    fetches: list[Any] = field(default_factory=list)
+    fetch_ids: list[str] = field(default_factory=list)
+    #: (cloud plugin key, fetch task id, shards task id or None) of each cloud, for ``findings``.
+    cloud_specs: list[tuple[str, str, str | None]] = field(default_factory=list)
+    checks: list[Any] = field(default_factory=list)
+    check_ids: list[str] = field(default_factory=list)
+    findings: list[Any] = field(default_factory=list)
+    deliveries: list[Any] = field(default_factory=list)
+
+    def every_task(self) -> list[Any]:
+        return [*self.fetches, *self.checks, *self.findings, *self.deliveries]
+
+
 def build_dag(
     config: Config,
     audit: AuditConfig,
@@ -92,16 +124,36 @@ def build_dag(
     as the DAG's file, and workers re-parse a DAG from its file to run its tasks. With
     ``begin_callback`` a first task, ``audit_begin``, runs it (the begin-of-audit email).
     """
-    from airflow.sdk import DAG, TriggerRule, task
+    dag = _new_dag(config, audit, extra_dag_kwargs, fileloc)
+    wiring = _Wiring(audit.key, _batch_limits())
+    with dag:
+        for key in audit.clouds:
+            _add_fetch(wiring, key, config.plugins[key])
+        for key in audit.events:
+            _add_check(wiring, key, config.plugins[key])
+        if wiring.checks:  # events become findings: ids, severity, new/open/resolved across runs
+            _add_findings(wiring)
+        _add_deliveries(wiring, config, audit)
+        if begin_callback is not None:  # the begin-of-audit email needs a first task to hang its callback on
+            _add_begin(dag, begin_callback)
+        _add_watcher(wiring)
+    return dag
 
-    limits = batches.BatchLimits(
+
+def _batch_limits() -> batches.BatchLimits:
+    return batches.BatchLimits(
         records=_setting("batch_size", batches.DEFAULT_BATCH_RECORDS),
         bytes=_setting("batch_bytes", batches.DEFAULT_BATCH_BYTES),
     )
-    timetable = build_timetable(config) if audit.key in config.run else None
+
+
+def _new_dag(config: Config, audit: AuditConfig, extra_dag_kwargs: dict[str, Any] | None, fileloc: str | None) -> DAG:
+    """The audit's empty DAG: schedule (when ``run`` lists it), one run at a time, retries, docs and ``fileloc``."""
+    from airflow.sdk import DAG
+
     dag = DAG(
         dag_id=audit.key,
-        schedule=timetable,
+        schedule=build_timetable(config) if audit.key in config.run else None,
         # No start_date: a new deployment waits for the next HH:MM (a past start date with
         # catchup=False would run the most recent past tick at once).
         catchup=False,
@@ -117,91 +169,110 @@ def build_dag(
     )
     if fileloc:
         dag.fileloc = fileloc
-    with dag:
-        fetch_tasks, fetch_ids, cloud_specs = [], [], []
-        for key in audit.clouds:
-            plugin = config.plugins[key]
-            cls = plugin_loader.load_class(plugin.class_path)
-            task_id = f"fetch_{key}"
-            sharded = contract.is_sharded(cls)
-            if sharded:
-                shards = task(task_id=f"shards_{key}")(
-                    _named(f"shards_{key}", lambda plugin=plugin: tasks.list_shards(plugin))
-                )()
-                fetched = task(
-                    task_id=task_id,
-                    show_return_value_in_logs=False,
-                    max_active_tis_per_dagrun=contract.max_parallel_shards(cls),
-                )(
-                    _named(
-                        task_id,
-                        lambda shard, plugin=plugin: tasks.fetch(audit.key, plugin, limits, shard, sharded=True),
-                    )
-                ).expand(shard=shards)
-            else:
-                fetched = task(task_id=task_id, show_return_value_in_logs=False)(
-                    _named(task_id, lambda plugin=plugin: tasks.fetch(audit.key, plugin, limits))
-                )()
-            fetch_tasks.append(fetched)
-            fetch_ids.append(task_id)
-            cloud_specs.append((key, task_id, f"shards_{key}" if sharded else None))
-
-        check_tasks, check_ids = [], []
-        for key in audit.events:
-            plugin = config.plugins[key]
-            task_id = f"check_{key}"
-            checked = task(task_id=task_id, trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False)(
-                _named(task_id, lambda plugin=plugin: tasks.check(audit.key, plugin, fetch_ids, limits))
-            )()
-            fetch_tasks >> checked
-            check_tasks.append(checked)
-            check_ids.append(task_id)
-
-        findings_tasks = []
-        if check_tasks:  # events become findings: ids, severity, new/open/resolved across runs
-            tracked = task(
-                task_id=FINDINGS_TASK_ID, trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False
-            )(
-                _named(
-                    FINDINGS_TASK_ID,
-                    lambda: tasks.track_findings(audit.key, tuple(cloud_specs), tuple(check_ids), limits),
-                )
-            )()
-            check_tasks >> tracked
-            findings_tasks.append(tracked)
-
-        deliver_tasks = []
-        only_changes = audit.alert_on == "changes"
-        for kind, keys, upstream, upstream_ids in (
-            ("store", audit.stores, fetch_tasks, fetch_ids),
-            ("alert", audit.alerts, findings_tasks or fetch_tasks, [FINDINGS_TASK_ID] if findings_tasks else []),
-        ):
-            for key in keys:
-                plugin = config.plugins[key]
-                task_id = f"{kind}_{key}"
-                delivered = task(task_id=task_id, trigger_rule=TriggerRule.ALL_DONE)(
-                    _named(
-                        task_id,
-                        lambda plugin=plugin, kind=kind, ids=tuple(upstream_ids): tasks.deliver(
-                            audit.key, plugin, ids, kind, only_changes=kind == "alert" and only_changes
-                        ),
-                    )
-                )()
-                upstream >> delivered
-                deliver_tasks.append(delivered)
-
-        if begin_callback is not None:  # the begin-of-audit email needs a first task to hang its callback on
-            roots = list(dag.roots)
-            begin = task(task_id=BEGIN_TASK_ID, on_execute_callback=begin_callback, retries=0)(
-                _named(BEGIN_TASK_ID, lambda: None)
-            )()
-            begin.operator.set_downstream(roots)
-
-        watcher = task(task_id=results.WATCHER_TASK_ID, trigger_rule=TriggerRule.ONE_FAILED, retries=0)(
-            _named(results.WATCHER_TASK_ID, lambda: tasks.fail_if_any_failed(audit.key))
-        )()
-        [*fetch_tasks, *check_tasks, *findings_tasks, *deliver_tasks] >> watcher
     return dag
+
+
+def _add_fetch(wiring: _Wiring, key: str, plugin: PluginConfig) -> None:
+    """``fetch_<key>``; a sharded cloud gets ``shards_<key>`` first and one mapped fetch per shard."""
+    cls = plugin_loader.load_class(plugin.class_path)
+    audit_key, limits, task_id = wiring.audit_key, wiring.limits, f"fetch_{key}"
+    shards_id = f"shards_{key}" if contract.is_sharded(cls) else None
+    if shards_id:
+        shards = _task(shards_id, lambda: tasks.list_shards(plugin))
+        fetched = _task(
+            task_id,
+            lambda shard: tasks.fetch(audit_key, plugin, limits, shard, sharded=True),
+            expand={"shard": shards},
+            show_return_value_in_logs=False,
+            max_active_tis_per_dagrun=contract.max_parallel_shards(cls),
+        )
+    else:
+        fetched = _task(task_id, lambda: tasks.fetch(audit_key, plugin, limits), show_return_value_in_logs=False)
+    wiring.fetches.append(fetched)
+    wiring.fetch_ids.append(task_id)
+    wiring.cloud_specs.append((key, task_id, shards_id))
+
+
+def _add_check(wiring: _Wiring, key: str, plugin: PluginConfig) -> None:
+    """``check_<key>``, after every fetch (``all_done``: one failing cloud does not starve it of the others)."""
+    from airflow.sdk import TriggerRule
+
+    audit_key, limits, fetch_ids, task_id = wiring.audit_key, wiring.limits, wiring.fetch_ids, f"check_{key}"
+    checked = _task(
+        task_id,
+        lambda: tasks.check(audit_key, plugin, fetch_ids, limits),
+        trigger_rule=TriggerRule.ALL_DONE,
+        show_return_value_in_logs=False,
+    )
+    wiring.fetches >> checked
+    wiring.checks.append(checked)
+    wiring.check_ids.append(task_id)
+
+
+def _add_findings(wiring: _Wiring) -> None:
+    """``findings``, after every check: the events' finding ids, severity and new/open/resolved status."""
+    from airflow.sdk import TriggerRule
+
+    audit_key, limits = wiring.audit_key, wiring.limits
+    cloud_specs, check_ids = tuple(wiring.cloud_specs), tuple(wiring.check_ids)
+    tracked = _task(
+        FINDINGS_TASK_ID,
+        lambda: tasks.track_findings(audit_key, cloud_specs, check_ids, limits),
+        trigger_rule=TriggerRule.ALL_DONE,
+        show_return_value_in_logs=False,
+    )
+    wiring.checks >> tracked
+    wiring.findings.append(tracked)
+
+
+def _add_deliveries(wiring: _Wiring, config: Config, audit: AuditConfig) -> None:
+    """``store_<key>`` after the fetches; ``alert_<key>`` after ``findings`` (after the fetches without events)."""
+    alert_upstream_ids = [FINDINGS_TASK_ID] if wiring.findings else []
+    for kind, keys, upstream, upstream_ids in (
+        ("store", audit.stores, wiring.fetches, wiring.fetch_ids),
+        ("alert", audit.alerts, wiring.findings or wiring.fetches, alert_upstream_ids),
+    ):
+        only_changes = kind == "alert" and audit.alert_on == "changes"
+        for key in keys:
+            delivered = _deliver_task(
+                wiring.audit_key, f"{kind}_{key}", config.plugins[key], kind, upstream_ids, only_changes
+            )
+            upstream >> delivered
+            wiring.deliveries.append(delivered)
+
+
+def _deliver_task(
+    audit_key: str, task_id: str, plugin: PluginConfig, kind: str, upstream_ids: list[str], only_changes: bool
+) -> Any:
+    from airflow.sdk import TriggerRule
+
+    ids = tuple(upstream_ids)
+    return _task(
+        task_id,
+        lambda: tasks.deliver(audit_key, plugin, ids, kind, only_changes=only_changes),
+        trigger_rule=TriggerRule.ALL_DONE,
+    )
+
+
+def _add_begin(dag: DAG, begin_callback: Callable[[Context], None]) -> None:
+    """``audit_begin`` before the DAG's roots, running nothing but ``begin_callback`` (no retry: one begin email)."""
+    roots = list(dag.roots)
+    begin = _task(BEGIN_TASK_ID, lambda: None, on_execute_callback=begin_callback, retries=0)
+    begin.operator.set_downstream(roots)
+
+
+def _add_watcher(wiring: _Wiring) -> None:
+    """``audit_failed`` after every task: runs only when one failed, and fails the run (an ``all_done`` leaf won't)."""
+    from airflow.sdk import TriggerRule
+
+    audit_key = wiring.audit_key
+    watcher = _task(
+        results.WATCHER_TASK_ID,
+        lambda: tasks.fail_if_any_failed(audit_key),
+        trigger_rule=TriggerRule.ONE_FAILED,
+        retries=0,
+    )
+    wiring.every_task() >> watcher
 
 
 def _doc(config: Config, audit: AuditConfig) -> str:

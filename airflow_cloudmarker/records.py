@@ -220,25 +220,33 @@ def _repair(value: Any, path: tuple[str, ...], depth: int, active: set[int], rep
         repairs.note(path, "integer beyond 64 bits stored as a string")
         return _int_text(value)
     if isinstance(value, (dict, list, tuple)):
-        if id(value) in active:
-            repairs.note(path, "circular reference replaced with the string " + repr(CIRCULAR_MARKER))
-            return CIRCULAR_MARKER
-        if depth > MAX_DEPTH:
-            repairs.note(path, f"nested deeper than {MAX_DEPTH} levels: stored as its JSON text")
-            return json_text(value)
-        active.add(id(value))
-        try:
-            if isinstance(value, dict):
-                result = {}
-                for key, item in value.items():
-                    fixed = _repair_key(key, path, repairs)
-                    result[fixed] = _repair(item, (*path, _segment(fixed)), depth + 1, active, repairs)
-                return result
-            return [
-                _repair(item, (*path, _segment(i, True)), depth + 1, active, repairs) for i, item in enumerate(value)
-            ]
-        finally:
-            active.discard(id(value))
+        return _repair_container(value, path, depth, active, repairs)
+    return _repair_object(value, path, depth, active, repairs)
+
+
+def _repair_container(value: Any, path: tuple[str, ...], depth: int, active: set[int], repairs: Repairs) -> Any:
+    """A dict, list or tuple: its items repaired (a dict's keys too), unless it is circular or too deep."""
+    if id(value) in active:
+        repairs.note(path, "circular reference replaced with the string " + repr(CIRCULAR_MARKER))
+        return CIRCULAR_MARKER
+    if depth > MAX_DEPTH:
+        repairs.note(path, f"nested deeper than {MAX_DEPTH} levels: stored as its JSON text")
+        return json_text(value)
+    active.add(id(value))
+    try:
+        if isinstance(value, dict):
+            result = {}
+            for key, item in value.items():
+                fixed = _repair_key(key, path, repairs)
+                result[fixed] = _repair(item, (*path, _segment(fixed)), depth + 1, active, repairs)
+            return result
+        return [_repair(item, (*path, _segment(i, True)), depth + 1, active, repairs) for i, item in enumerate(value)]
+    finally:
+        active.discard(id(value))
+
+
+def _repair_object(value: Any, path: tuple[str, ...], depth: int, active: set[int], repairs: Repairs) -> Any:
+    """Any other object: kept when ``json_default`` encodes it, else what it converts to (repaired), else a marker."""
     if depth > MAX_DEPTH:
         repairs.note(path, f"nested deeper than {MAX_DEPTH} levels: stored as its JSON text")
         return json_text(value)

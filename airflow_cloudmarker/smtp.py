@@ -108,6 +108,28 @@ def smtp_settings(
     """Check the params (no network) and return the settings; ``ValueError`` names the param and the fix."""
     mask_secret(password)
     recipients = _addresses(owner, "to_addrs", to_addrs)
+    _check_server(owner, conn_id, host, username, password)
+    _check_sender(owner, conn_id, from_addr)
+    _check_transport(owner, ssl_mode, port)
+    _check_strings(owner, subject, username, password)
+    debug = _debug_level(owner, debug)
+    _mask_login(username, password)
+    return SmtpSettings(
+        to_addrs=recipients,
+        from_addr=from_addr,
+        subject=subject,
+        host=(host or "").strip(),
+        port=port,
+        ssl_mode=ssl_mode,
+        username=username or "",
+        password=password or "",
+        debug=debug,
+        conn_id=conn_id or None,
+    )
+
+
+def _check_server(owner: str, conn_id: Any, host: Any, username: Any, password: Any) -> None:
+    """Either a connection id or an inline host (with its credentials), never both."""
     if conn_id is not None and (not isinstance(conn_id, str) or not conn_id.strip()):
         raise ValueError(f"{owner} conn_id must be the id of an Airflow SMTP connection (a string)")
     if conn_id:
@@ -122,39 +144,45 @@ def smtp_settings(
             f"{owner} host is not set; set host to your SMTP server (smtp.example.com) "
             f"or conn_id to an Airflow SMTP connection"
         )
+
+
+def _check_sender(owner: str, conn_id: Any, from_addr: Any) -> None:
+    """Inline params need a sender address; a connection may give its own (``from_email``)."""
     if not conn_id and (not isinstance(from_addr, str) or "@" not in from_addr):
         raise ValueError(f"{owner} from_addr must be a sender address such as 'Cloudmarker <cloudmarker@example.com>'")
     if from_addr is not None and not isinstance(from_addr, str):
         raise ValueError(f"{owner} from_addr must be a string such as 'Cloudmarker <cloudmarker@example.com>'")
+
+
+def _check_transport(owner: str, ssl_mode: Any, port: Any) -> None:
     if ssl_mode not in STANDARD_PORTS:
         raise ValueError(f"{owner} ssl_mode must be one of ssl, starttls, disable, not {ssl_mode!r}")
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"{owner} port must be an integer from 1 to 65535, or 0 for the standard port of ssl_mode")
+
+
+def _check_strings(owner: str, subject: Any, username: Any, password: Any) -> None:
     if not isinstance(subject, str):
         raise ValueError(f"{owner} subject must be a string")
     for name, value in (("username", username), ("password", password)):
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{owner} {name} must be a string (quote it in YAML)")
+
+
+def _debug_level(owner: str, debug: Any) -> int:
+    """smtplib's debug level (YAML true/false read as 1/0)."""
     if isinstance(debug, bool):
         debug = int(debug)
     if not isinstance(debug, int) or debug < 0:
         raise ValueError(f"{owner} debug must be 0 (off), 1 or 2 (smtplib debug output)")
+    return debug
+
+
+def _mask_login(username: Any, password: Any) -> None:
     if username and password:
         # smtplib's debug output shows AUTH in base64; mask that form too.
         mask_secret(base64.b64encode(f"\0{username}\0{password}".encode()).decode())
         mask_secret(base64.b64encode(password.encode()).decode())
-    return SmtpSettings(
-        to_addrs=recipients,
-        from_addr=from_addr,
-        subject=subject,
-        host=(host or "").strip(),
-        port=port,
-        ssl_mode=ssl_mode,
-        username=username or "",
-        password=password or "",
-        debug=debug,
-        conn_id=conn_id or None,
-    )
 
 
 def _secret_forms(username: str | None, password: str | None) -> list[str]:

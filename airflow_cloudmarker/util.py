@@ -129,46 +129,63 @@ def stream_parallel(jobs: Iterable[Callable[[], Iterable[Any]]], threads: int, b
     after the other jobs are stopped; closing the generator early (a record limit, a failing
     store) stops the workers too.
     """
-    items: queue.Queue = queue.Queue(maxsize=buffer)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run(job: Callable[[], Iterable[Any]]) -> None:
-        try:
-            for item in job():
-                if not put((None, item)):
-                    return
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            put((_DONE, exc))
-            return
-        put((_DONE, None))
-
     job_list = list(jobs)
     if threads <= 1 or len(job_list) <= 1:
         for job in job_list:
             yield from job()
         return
+    relay = _Relay(buffer)
     pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(job_list) or 1)), thread_name_prefix="cloudmarker")
     try:
         for job in job_list:
-            pool.submit(run, job)
-        remaining = len(job_list)
+            pool.submit(relay.run, job)
+        yield from relay.receive(len(job_list))
+    finally:
+        relay.stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Relay:
+    """The bounded queue between ``stream_parallel``'s worker threads and its consumer.
+
+    Each job ends with a ``_DONE`` marker carrying its error (or None), so the consumer knows
+    when every job is over and raises the first error; ``stop`` releases workers blocked on a
+    full queue once the consumer is gone.
+    """
+
+    def __init__(self, buffer: int):
+        self.items: queue.Queue = queue.Queue(maxsize=buffer)
+        self.stop = threading.Event()
+
+    def put(self, item: Any) -> bool:
+        """Queue ``item``, waiting for room; False when the consumer stopped first."""
+        while not self.stop.is_set():
+            try:
+                self.items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self, job: Callable[[], Iterable[Any]]) -> None:
+        """A worker thread's body: ``job``'s items, then its ``_DONE`` marker."""
+        try:
+            for item in job():
+                if not self.put((None, item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self.put((_DONE, exc))
+            return
+        self.put((_DONE, None))
+
+    def receive(self, jobs: int) -> Iterator[Any]:
+        """The items of ``jobs`` running jobs as they come, until each is done; a job's error is raised."""
+        remaining = jobs
         while remaining:
-            marker, value = items.get()
+            marker, value = self.items.get()
             if marker is _DONE:
                 remaining -= 1
                 if value is not None:
                     raise value
             else:
                 yield value
-    finally:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
