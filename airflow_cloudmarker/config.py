@@ -79,6 +79,7 @@ class AuditConfig:
     alert_on: str = "all"
 
     def plugin_keys(self, kind: str) -> tuple[str, ...]:
+        """The plugin keys this audit lists under ``kind`` (clouds, stores, events or alerts), in config order."""
         return getattr(self, kind)
 
 

@@ -12,11 +12,13 @@ import base64
 import datetime as dt
 import decimal
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 AUDIT_VERSION_FORMAT = "%Y%m%d_%H%M%S"
 
@@ -92,6 +94,7 @@ def dumps(value: Any, indent: bool = False) -> bytes:
 
 
 def loads(data: bytes | str) -> Any:
+    """Decode JSON that :func:`dumps` wrote (orjson: several times faster than the standard library)."""
     return orjson.loads(data)
 
 
@@ -133,6 +136,7 @@ class Repairs:
     first: str = ""
 
     def note(self, path: tuple[str, ...], change: str) -> None:
+        """Count one repaired value; the first one's field path and change are kept for the warning."""
         self.count += 1
         if not self.first:
             self.first = f"{format_path(path)}: {change}"
@@ -146,7 +150,7 @@ def format_path(path: tuple[str, ...], keep: int = 4) -> str:
 
 
 def repair(value: Any) -> tuple[Any, Repairs]:
-    """Return a copy of ``value`` that JSON can carry, and what was changed.
+    r"""Return a copy of ``value`` that JSON can carry, and what was changed.
 
     Only for a value ``dumps`` refused (clean records never come here, so encoding stays fast).
     Strings with surrogates (a lone ``"\\ud800"`` from a JSON decoder) get U+FFFD in their place,

@@ -22,13 +22,15 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker.util import mask_secret
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ class SmtpSettings:
 
     @property
     def effective_port(self) -> int:
+        """The configured port, else the standard one of the TLS mode (465, 587 or 25)."""
         return self.port or STANDARD_PORTS[self.ssl_mode]
 
     def describe(self) -> str:
@@ -170,7 +173,7 @@ def _check_strings(owner: str, subject: Any, username: Any, password: Any) -> No
 
 
 def _debug_level(owner: str, debug: Any) -> int:
-    """smtplib's debug level (YAML true/false read as 1/0)."""
+    """Return smtplib's debug level (YAML true/false read as 1/0)."""
     if isinstance(debug, bool):
         debug = int(debug)
     if not isinstance(debug, int) or debug < 0:
