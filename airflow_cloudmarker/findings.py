@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import fnmatch
 import hashlib
 import logging
 import os
@@ -43,6 +44,8 @@ from airflow_cloudmarker.util import SEVERITIES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+
+    from airflow_cloudmarker.config import MuteRule
 
 DEFAULT_SEVERITY = "medium"
 STATUSES_OF_CHANGE = ("new", "resolved")
@@ -145,7 +148,11 @@ class Scope:
 
 @dataclass
 class Outcome:
-    """How many findings of a run are new, still open, resolved, or carried over unchanged (a failed plugin)."""
+    """How many findings of a run are new, still open, resolved, or carried over unchanged (a failed plugin).
+
+    ``new``, ``open`` and ``resolved`` count every finding, muted or not (muting leaves the
+    lifecycle alone); ``muted`` counts the muted ones among them, by status.
+    """
 
     new: int = 0
     open: int = 0
@@ -153,6 +160,156 @@ class Outcome:
     carried: int = 0
     #: The warning line when this run found the state damaged and moved it aside, else None.
     recovered: str | None = None
+    muted: dict[str, int] = field(default_factory=lambda: {"new": 0, "open": 0, "resolved": 0})
+
+
+# -- mutelist ------------------------------------------------------------------------------------
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def is_glob(pattern: str) -> bool:
+    """True when ``pattern`` has fnmatch wildcards (``*``, ``?``, ``[``); else it matches only itself."""
+    return _GLOB_CHARS.search(pattern) is not None
+
+
+class _Rule:
+    """One live rule, its conditions as sets (None: not given) and its reference globs as one regex."""
+
+    __slots__ = ("events", "exact_references", "finding_ids", "glob_references", "record_types", "rule")
+
+    def __init__(self, rule: MuteRule):
+        self.rule = rule
+        self.events = frozenset(rule.events) or None
+        self.record_types = frozenset(rule.record_types) or None
+        self.finding_ids = frozenset(rule.finding_ids) or None
+        self.exact_references = frozenset(r for r in rule.references if not is_glob(r))
+        globs = [fnmatch.translate(r) for r in rule.references if is_glob(r)]
+        self.glob_references = re.compile("|".join(globs)) if globs else None
+
+    def kind(self) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        """The conditions beside references: rules sharing them can share one combined glob regex."""
+        return self.events, self.record_types
+
+    def matches(self, fid: str, event_key: str, record_type: str, reference: str) -> bool:
+        """True when every condition the rule gives matches (audits were applied when compiling)."""
+        if self.finding_ids is not None and fid not in self.finding_ids:
+            return False
+        if self.events is not None and event_key not in self.events:
+            return False
+        if self.record_types is not None and record_type not in self.record_types:
+            return False
+        if not self.rule.references or reference in self.exact_references:
+            return True
+        return self.glob_references is not None and self.glob_references.match(reference) is not None
+
+
+class _GlobGroup:
+    """Rules whose only reference conditions left are globs and that share their other conditions.
+
+    Their globs are one regex of named alternatives in rule order: one ``match`` per finding tells
+    whether any rule of the group matches, and ``lastgroup`` which one matched first.
+    """
+
+    def __init__(self, events: frozenset[str] | None, record_types: frozenset[str] | None):
+        self.events = events
+        self.record_types = record_types
+        self.alternatives: list[str] = []
+        self.rules: dict[str, _Rule] = {}
+        self.regex: re.Pattern[str] | None = None
+        self.first = sys.maxsize  # the lowest rule index in the group
+
+    def add(self, compiled: _Rule) -> None:
+        name = f"r{len(self.rules)}"
+        patterns = (fnmatch.translate(r) for r in compiled.rule.references if is_glob(r))
+        self.alternatives.append(f"(?P<{name}>{'|'.join(patterns)})")
+        self.rules[name] = compiled
+        self.first = min(self.first, compiled.rule.index)
+
+    def compile(self) -> None:
+        self.regex = re.compile("|".join(self.alternatives))
+
+    def match(self, event_key: str, record_type: str, reference: str) -> MuteRule | None:
+        if self.events is not None and event_key not in self.events:
+            return None
+        if self.record_types is not None and record_type not in self.record_types:
+            return None
+        found = self.regex.match(reference) if self.regex is not None else None
+        return self.rules[found.lastgroup].rule if found is not None and found.lastgroup else None
+
+
+class Mutelist:
+    """The ``mutelist`` rules of one audit run, compiled once to match hundreds of thousands of findings.
+
+    A rule expired by ``today`` (after its ``expires`` day) is left out and listed in ``expired``.
+    Rules giving finding ids are indexed by id, exact references by reference, and reference
+    globs are combined into one regex per group of rules sharing their other conditions, so a
+    finding costs a few dict lookups and one regex match per group, whatever the number of rules.
+    When several rules match, the first in config order wins.
+    """
+
+    def __init__(self, rules: Iterable[MuteRule], today: dt.date):
+        self.expired: list[MuteRule] = []
+        self._by_id: dict[str, list[_Rule]] = {}
+        self._by_reference: dict[str, list[_Rule]] = {}
+        self._groups: dict[tuple, _GlobGroup] = {}
+        self._others: list[_Rule] = []  # rules with neither finding ids nor references: few, checked in turn
+        self.live = 0
+        for rule in sorted(rules, key=lambda r: r.index):
+            if rule.expired(today):
+                self.expired.append(rule)
+            else:
+                self._index(_Rule(rule))
+        for group in self._groups.values():
+            group.compile()
+
+    def _index(self, compiled: _Rule) -> None:
+        """File a live rule under the cheapest condition every finding it matches must meet."""
+        self.live += 1
+        rule = compiled.rule
+        if rule.finding_ids:
+            for fid in dict.fromkeys(rule.finding_ids):
+                self._by_id.setdefault(fid, []).append(compiled)
+        elif rule.references:
+            for reference in compiled.exact_references:
+                self._by_reference.setdefault(reference, []).append(compiled)
+            if compiled.glob_references is not None:
+                kind = compiled.kind()
+                self._groups.setdefault(kind, _GlobGroup(*kind)).add(compiled)
+        else:
+            self._others.append(compiled)
+
+    def __bool__(self) -> bool:
+        return self.live > 0
+
+    def match(self, fid: str, event_key: Any, record_type: Any, reference: Any) -> MuteRule | None:
+        """The first rule (in config order) that mutes this finding, or None."""
+        event_key, record_type, reference = str(event_key or ""), str(record_type or ""), str(reference or "")
+        best: MuteRule | None = None
+        for candidates in (self._by_id.get(fid), self._by_reference.get(reference), self._others):
+            for compiled in candidates or ():
+                if (best is None or compiled.rule.index < best.index) and compiled.matches(
+                    fid, event_key, record_type, reference
+                ):
+                    best = compiled.rule
+                    break  # candidates are in rule order
+        for group in self._groups.values():
+            if best is None or group.first < best.index:
+                found = group.match(event_key, record_type, reference)
+                if found is not None and (best is None or found.index < best.index):
+                    best = found
+        return best
+
+
+def mark_muted(com: dict, rule: MuteRule) -> None:
+    """Stamp a finding's ``com`` as muted by ``rule``: stores keep it, alerts that are not stores skip it."""
+    com["muted"] = True
+    com["mute_reason"] = rule.reason
+    com["mute_expires"] = rule.expires.isoformat() if rule.expires else None
+
+
+def is_muted(record: dict) -> bool:
+    """True when a finding was muted by a mutelist rule (``com.muted``)."""
+    return (record.get("com") or {}).get("muted") is True
 
 
 class SnapshotReader:
@@ -497,6 +654,7 @@ def track(
     events: Iterable[dict],
     scope: Scope,
     emit: Callable[[dict], None],
+    mutes: Mutelist | None = None,
 ) -> Outcome:
     """Annotate ``events`` (each passed to ``emit``), emit resolved events, and save the new state.
 
@@ -509,6 +667,9 @@ def track(
     never fails the run: it is moved aside with one warning (``Outcome.recovered``) and this run
     starts from an empty state, so its findings are all ``new``. The baseline is read and checked
     completely before the first event is emitted, so no event goes out with a status from it.
+
+    A finding (or resolved event) a rule of ``mutes`` matches is marked ``com.muted``; its id,
+    status and state are what they would be unmuted.
     """
     outcome = Outcome()
     with store.locked():
@@ -520,20 +681,11 @@ def track(
         seen: set[str] = set()
         with store.new_snapshot(run_id) as write:
             for event in events:
-                com = event.setdefault("com", {})
-                fid = finding_id(event)
-                known = fid in baseline.first_seen
-                com["finding_id"] = fid
-                com["severity"] = normalize_severity(com.get("severity"), com.get("check_id"))
-                com["first_seen"] = baseline.first_seen[fid] if known else run_time
-                com["last_seen"] = run_time
-                com["status"] = "open" if known else "new"
+                com = _annotate(event, baseline, run_time, mutes)
+                fid = com["finding_id"]
                 if fid not in seen:
                     seen.add(fid)
-                    if known:
-                        outcome.open += 1
-                    else:
-                        outcome.new += 1
+                    _count(outcome, com)
                     write(
                         {
                             "id": fid,
@@ -553,12 +705,50 @@ def track(
                     write(finding)  # its cloud or check failed this run: nothing can be concluded
                     outcome.carried += 1
                     continue
-                emit(resolved_event(finding, run_time))
-                outcome.resolved += 1
+                gone = resolved_event(finding, run_time)
+                _mute(gone["com"], finding.get("event_key"), mutes)
+                _count(outcome, gone["com"])
+                emit(gone)
             store.complete(write)
             store.write_head(_new_head(store, run_id, run_time, write, baseline, outcome))
         store.prune({write.name, baseline.name})
     return outcome
+
+
+def _annotate(event: dict, baseline: _Baseline, run_time: str, mutes: Mutelist | None) -> dict:
+    """Give an event of this run its finding id, severity, first/last seen, status and mute; its ``com``."""
+    com = event.setdefault("com", {})
+    fid = finding_id(event)
+    known = fid in baseline.first_seen
+    com["finding_id"] = fid
+    com["severity"] = normalize_severity(com.get("severity"), com.get("check_id"))
+    com["first_seen"] = baseline.first_seen[fid] if known else run_time
+    com["last_seen"] = run_time
+    com["status"] = "open" if known else "new"
+    _mute(com, com.get("origin_key"), mutes)
+    return com
+
+
+def _mute(com: dict, event_key: Any, mutes: Mutelist | None) -> None:
+    """Mark ``com`` muted when a live rule matches it (no rules: no work at all)."""
+    if not mutes:
+        return
+    rule = mutes.match(com["finding_id"], event_key, com.get("record_type"), com.get("reference"))
+    if rule is not None:
+        mark_muted(com, rule)
+
+
+def _count(outcome: Outcome, com: dict) -> None:
+    """Count one finding of this run by its status, and among the muted ones when it is muted."""
+    status = com["status"]
+    if status == "new":
+        outcome.new += 1
+    elif status == "open":
+        outcome.open += 1
+    else:
+        outcome.resolved += 1
+    if com.get("muted") is True:
+        outcome.muted[status] += 1
 
 
 def _new_head(
