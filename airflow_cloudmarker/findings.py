@@ -34,6 +34,7 @@ import os
 import re
 import sys
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -164,7 +165,7 @@ class Outcome:
 
 
 # -- mutelist ------------------------------------------------------------------------------------
-_GLOB_CHARS = re.compile(r"[*?\[]")
+_GLOB_CHARS = re.compile(r"[*?[]")
 
 
 def is_glob(pattern: str) -> bool:
@@ -172,23 +173,31 @@ def is_glob(pattern: str) -> bool:
     return _GLOB_CHARS.search(pattern) is not None
 
 
+def literal_segments(pattern: str) -> list[str]:
+    """The ``/``-separated segments of a glob that hold no wildcard, so every match has them as segments.
+
+    A literal segment between two ``/`` (or at the start or end of the pattern) is literal text
+    of the pattern, so a reference it matches holds the same text between the same ``/``:
+    ``/subscriptions/*/resourceGroups/rg-bastion/*`` gives subscriptions, resourceGroups and
+    rg-bastion. ``*bastion*`` gives none.
+    """
+    return [segment for segment in pattern.split("/") if segment and not is_glob(segment)]
+
+
 class _Rule:
     """One live rule, its conditions as sets (None: not given) and its reference globs as one regex."""
 
-    __slots__ = ("events", "exact_references", "finding_ids", "glob_references", "record_types", "rule")
+    __slots__ = ("events", "exact_references", "finding_ids", "globs", "index", "record_types", "rule")
 
     def __init__(self, rule: MuteRule):
         self.rule = rule
+        self.index = rule.index
         self.events = frozenset(rule.events) or None
         self.record_types = frozenset(rule.record_types) or None
         self.finding_ids = frozenset(rule.finding_ids) or None
         self.exact_references = frozenset(r for r in rule.references if not is_glob(r))
-        globs = [fnmatch.translate(r) for r in rule.references if is_glob(r)]
-        self.glob_references = re.compile("|".join(globs)) if globs else None
-
-    def kind(self) -> tuple[frozenset[str] | None, frozenset[str] | None]:
-        """The conditions beside references: rules sharing them can share one combined glob regex."""
-        return self.events, self.record_types
+        patterns = [fnmatch.translate(r) for r in rule.references if is_glob(r)]
+        self.globs = re.compile("|".join(patterns)) if patterns else None
 
     def matches(self, fid: str, event_key: str, record_type: str, reference: str) -> bool:
         """True when every condition the rule gives matches (audits were applied when compiling)."""
@@ -200,104 +209,95 @@ class _Rule:
             return False
         if not self.rule.references or reference in self.exact_references:
             return True
-        return self.glob_references is not None and self.glob_references.match(reference) is not None
-
-
-class _GlobGroup:
-    """Rules whose only reference conditions left are globs and that share their other conditions.
-
-    Their globs are one regex of named alternatives in rule order: one ``match`` per finding tells
-    whether any rule of the group matches, and ``lastgroup`` which one matched first.
-    """
-
-    def __init__(self, events: frozenset[str] | None, record_types: frozenset[str] | None):
-        self.events = events
-        self.record_types = record_types
-        self.alternatives: list[str] = []
-        self.rules: dict[str, _Rule] = {}
-        self.regex: re.Pattern[str] | None = None
-        self.first = sys.maxsize  # the lowest rule index in the group
-
-    def add(self, compiled: _Rule) -> None:
-        name = f"r{len(self.rules)}"
-        patterns = (fnmatch.translate(r) for r in compiled.rule.references if is_glob(r))
-        self.alternatives.append(f"(?P<{name}>{'|'.join(patterns)})")
-        self.rules[name] = compiled
-        self.first = min(self.first, compiled.rule.index)
-
-    def compile(self) -> None:
-        self.regex = re.compile("|".join(self.alternatives))
-
-    def match(self, event_key: str, record_type: str, reference: str) -> MuteRule | None:
-        if self.events is not None and event_key not in self.events:
-            return None
-        if self.record_types is not None and record_type not in self.record_types:
-            return None
-        found = self.regex.match(reference) if self.regex is not None else None
-        return self.rules[found.lastgroup].rule if found is not None and found.lastgroup else None
+        return self.globs is not None and self.globs.match(reference) is not None
 
 
 class Mutelist:
     """The ``mutelist`` rules of one audit run, compiled once to match hundreds of thousands of findings.
 
     A rule expired by ``today`` (after its ``expires`` day) is left out and listed in ``expired``.
-    Rules giving finding ids are indexed by id, exact references by reference, and reference
-    globs are combined into one regex per group of rules sharing their other conditions, so a
-    finding costs a few dict lookups and one regex match per group, whatever the number of rules.
-    When several rules match, the first in config order wins.
+    Each live rule is filed under a condition every finding it matches must meet, so a finding
+    is checked against a few candidate rules only, whatever the number of rules: rules giving
+    finding ids under each id, exact references under each reference, and reference globs under
+    their rarest literal path segment (``rg-bastion`` of ``/subscriptions/*/resourceGroups/rg-bastion/*``),
+    looked up with each segment of the finding's reference. Globs without a literal segment and
+    rules without ids or references are checked for every finding. When several rules match, the
+    first in config order wins.
     """
 
     def __init__(self, rules: Iterable[MuteRule], today: dt.date):
         self.expired: list[MuteRule] = []
         self._by_id: dict[str, list[_Rule]] = {}
         self._by_reference: dict[str, list[_Rule]] = {}
-        self._groups: dict[tuple, _GlobGroup] = {}
-        self._others: list[_Rule] = []  # rules with neither finding ids nor references: few, checked in turn
+        self._by_segment: dict[str, list[_Rule]] = {}
+        self._always: list[_Rule] = []  # checked for every finding: few in practice
         self.live = 0
+        live = []
         for rule in sorted(rules, key=lambda r: r.index):
             if rule.expired(today):
                 self.expired.append(rule)
             else:
-                self._index(_Rule(rule))
-        for group in self._groups.values():
-            group.compile()
+                live.append(_Rule(rule))
+        segment_counts = Counter(s for c in live for g in c.rule.references if is_glob(g) for s in literal_segments(g))
+        for compiled in live:
+            self._file(compiled, segment_counts)
+        self._segment_keys = self._by_segment.keys()
 
-    def _index(self, compiled: _Rule) -> None:
-        """File a live rule under the cheapest condition every finding it matches must meet."""
+    def _file(self, compiled: _Rule, segment_counts: Counter[str]) -> None:
+        """File a live rule under the most selective condition every finding it matches must meet."""
         self.live += 1
         rule = compiled.rule
         if rule.finding_ids:
-            for fid in dict.fromkeys(rule.finding_ids):
+            for fid in compiled.finding_ids or ():
                 self._by_id.setdefault(fid, []).append(compiled)
-        elif rule.references:
-            for reference in compiled.exact_references:
-                self._by_reference.setdefault(reference, []).append(compiled)
-            if compiled.glob_references is not None:
-                kind = compiled.kind()
-                self._groups.setdefault(kind, _GlobGroup(*kind)).add(compiled)
-        else:
-            self._others.append(compiled)
+            return
+        if not rule.references:
+            self._always.append(compiled)
+            return
+        for reference in compiled.exact_references:
+            self._by_reference.setdefault(reference, []).append(compiled)
+        keys = set()
+        for glob in (r for r in rule.references if is_glob(r)):
+            segments = literal_segments(glob)
+            if not segments:
+                self._always.append(compiled)  # the rule's regex checks every glob of it, this one too
+                return
+            keys.add(min(segments, key=lambda s: (segment_counts[s], -len(s))))  # the rarest, longest
+        for key in keys:
+            self._by_segment.setdefault(key, []).append(compiled)
 
     def __bool__(self) -> bool:
         return self.live > 0
 
     def match(self, fid: str, event_key: Any, record_type: Any, reference: Any) -> MuteRule | None:
-        """The first rule (in config order) that mutes this finding, or None."""
-        event_key, record_type, reference = str(event_key or ""), str(record_type or ""), str(reference or "")
-        best: MuteRule | None = None
-        for candidates in (self._by_id.get(fid), self._by_reference.get(reference), self._others):
-            for compiled in candidates or ():
-                if (best is None or compiled.rule.index < best.index) and compiled.matches(
-                    fid, event_key, record_type, reference
-                ):
-                    best = compiled.rule
-                    break  # candidates are in rule order
-        for group in self._groups.values():
-            if best is None or group.first < best.index:
-                found = group.match(event_key, record_type, reference)
-                if found is not None and (best is None or found.index < best.index):
-                    best = found
-        return best
+        """The first rule (in config order) that mutes this finding, or None.
+
+        Most findings have no candidate rule at all: they cost two dict lookups and one per
+        segment of their reference.
+        """
+        if type(reference) is not str:
+            reference = "" if reference is None else str(reference)
+        by_id = self._by_id.get(fid)
+        by_reference = self._by_reference.get(reference)
+        segments = self._segment_keys & reference.split("/") if self._segment_keys else None
+        if not (by_id or by_reference or segments or self._always):
+            return None
+        candidates = [found for found in (by_id, by_reference, self._always) if found]
+        candidates += [self._by_segment[segment] for segment in segments or ()]
+        return self._first(candidates, fid, str(event_key or ""), str(record_type or ""), reference)
+
+    @staticmethod
+    def _first(candidates: list[list[_Rule]], fid: str, event_key: str, record_type: str, reference: str):
+        """The matching rule of ``candidates`` (lists each in config order) that comes first in the config."""
+        best: _Rule | None = None
+        for rules in candidates:
+            for compiled in rules:
+                if best is not None and compiled.index >= best.index:
+                    break  # in config order: the rest come later than the match we have
+                if compiled.matches(fid, event_key, record_type, reference):
+                    best = compiled
+                    break
+        return best.rule if best is not None else None
 
 
 def mark_muted(com: dict, rule: MuteRule) -> None:
@@ -672,6 +672,7 @@ def track(
     status and state are what they would be unmuted.
     """
     outcome = Outcome()
+    match = mutes.match if mutes else None
     with store.locked():
         try:
             baseline = _load_baseline(store, run_id)
@@ -681,7 +682,7 @@ def track(
         seen: set[str] = set()
         with store.new_snapshot(run_id) as write:
             for event in events:
-                com = _annotate(event, baseline, run_time, mutes)
+                com = _annotate(event, baseline, run_time, match)
                 fid = com["finding_id"]
                 if fid not in seen:
                     seen.add(fid)
@@ -706,7 +707,7 @@ def track(
                     outcome.carried += 1
                     continue
                 gone = resolved_event(finding, run_time)
-                _mute(gone["com"], finding.get("event_key"), mutes)
+                _mute(gone["com"], finding.get("event_key"), match)
                 _count(outcome, gone["com"])
                 emit(gone)
             store.complete(write)
@@ -715,7 +716,7 @@ def track(
     return outcome
 
 
-def _annotate(event: dict, baseline: _Baseline, run_time: str, mutes: Mutelist | None) -> dict:
+def _annotate(event: dict, baseline: _Baseline, run_time: str, match: Callable[..., MuteRule | None] | None) -> dict:
     """Give an event of this run its finding id, severity, first/last seen, status and mute; its ``com``."""
     com = event.setdefault("com", {})
     fid = finding_id(event)
@@ -725,15 +726,15 @@ def _annotate(event: dict, baseline: _Baseline, run_time: str, mutes: Mutelist |
     com["first_seen"] = baseline.first_seen[fid] if known else run_time
     com["last_seen"] = run_time
     com["status"] = "open" if known else "new"
-    _mute(com, com.get("origin_key"), mutes)
+    _mute(com, com.get("origin_key"), match)
     return com
 
 
-def _mute(com: dict, event_key: Any, mutes: Mutelist | None) -> None:
-    """Mark ``com`` muted when a live rule matches it (no rules: no work at all)."""
-    if not mutes:
+def _mute(com: dict, event_key: Any, match: Callable[..., MuteRule | None] | None) -> None:
+    """Mark ``com`` muted when a live rule matches it (``match`` is None without live rules: no work at all)."""
+    if match is None:
         return
-    rule = mutes.match(com["finding_id"], event_key, com.get("record_type"), com.get("reference"))
+    rule = match(com["finding_id"], event_key, com.get("record_type"), com.get("reference"))
     if rule is not None:
         mark_muted(com, rule)
 
