@@ -84,11 +84,23 @@ def _report_config(config: config_mod.Config, audit_keys: Sequence[str]) -> bool
 
 
 def print_summary(results) -> None:
-    """Print one table row per audit run, so a laptop run ends with what happened in numbers."""
+    """Print one table row per audit run, so a laptop run ends with what happened in numbers.
+
+    ``new`` and ``resolved`` count the findings alerts get; ``muted`` the ones a mutelist rule
+    kept from them (stored all the same).
+    """
     print("\nCloudmarker summary")
-    print(f"{'audit':<24} {'state':<10} {'records':>9} {'events':>7} {'new':>5} {'resolved':>8} {'seconds':>8}")
+    print(
+        f"{'audit':<24} {'state':<10} {'records':>9} {'events':>7} {'new':>5} {'resolved':>8} {'muted':>5} "
+        f"{'seconds':>8}"
+    )
     for r in results:
-        print(f"{r.audit:<24} {r.state:<10} {r.records:>9} {r.events:>7} {r.new:>5} {r.resolved:>8} {r.seconds:>8.1f}")
+        print(
+            f"{r.audit:<24} {r.state:<10} {r.records:>9} {r.events:>7} {r.new:>5} {r.resolved:>8} {r.muted:>5} "
+            f"{r.seconds:>8.1f}"
+        )
+        for rule in r.expired_rules:
+            print(f"{'':<24} {rule}; it mutes nothing")
         if r.failed_tasks:
             print(f"{'':<24} failed tasks: {', '.join(r.failed_tasks)}")
         if r.repaired or r.skipped:

@@ -8,6 +8,7 @@ line naming the file, the key and the fix, and never as a traceback from deep in
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -39,11 +40,15 @@ AUDIT_PLUGIN_LISTS = ("clouds", "stores", "events", "alerts")
 AUDIT_OPTIONS = ("alert_on",)
 #: A plugin's ``on_error`` (beside ``plugin`` and ``params``): what an event plugin raising on a record does.
 ON_ERROR_CHOICES = ("fail", "skip")
-TOP_LEVEL_KEYS = ("plugins", "audits", "run", "logger", "schedule", "timezone", "email")
+TOP_LEVEL_KEYS = ("plugins", "audits", "run", "logger", "schedule", "timezone", "email", "mutelist")
+#: The conditions of a ``mutelist`` rule, each a list; a rule matches when every one it gives matches.
+MUTE_CONDITIONS = ("audits", "events", "record_types", "references", "finding_ids")
+MUTE_KEYS = ("reason", *MUTE_CONDITIONS, "expires")
 #: The top-level ``email`` takes this plugin's params; loaded by path like any plugin (config is below plugins).
 EMAIL_PARAMS_PLUGIN = "airflow_cloudmarker.alerts.emailalert.EmailAlert"
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SCHEDULE_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class ConfigError(Exception):
@@ -83,6 +88,37 @@ class AuditConfig:
         return getattr(self, kind)
 
 
+@dataclass(frozen=True)
+class MuteRule:
+    """One ``mutelist`` rule: accepted risk, muted in alerts but still stored (see ``findings.Mutelist``).
+
+    Each condition is a tuple (empty: not given); the rule matches a finding when every given one
+    matches. ``expires`` is the last local day the rule mutes (None: never expires).
+    """
+
+    index: int
+    reason: str
+    source: str
+    audits: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    record_types: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    finding_ids: tuple[str, ...] = ()
+    expires: dt.date | None = None
+
+    def label(self) -> str:
+        """``mutelist[2] (reason: ...)``: how logs, emails and errors name the rule."""
+        return f"mutelist[{self.index}] (reason: {self.reason})"
+
+    def applies_to(self, audit_key: str) -> bool:
+        """True when the rule concerns ``audit_key`` (it names no audits, or names this one)."""
+        return not self.audits or audit_key in self.audits
+
+    def expired(self, today: dt.date) -> bool:
+        """True when ``today`` is after the rule's last day: it mutes nothing any more."""
+        return self.expires is not None and today > self.expires
+
+
 @dataclass
 class Config:
     """The merged, validated config.
@@ -102,6 +138,11 @@ class Config:
     raw: dict[str, Any]
     audit_errors: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    mutelist: tuple[MuteRule, ...] = ()
+
+    def mutelist_for(self, audit_key: str) -> tuple[MuteRule, ...]:
+        """The ``mutelist`` rules that concern ``audit_key``, in config order."""
+        return tuple(rule for rule in self.mutelist if rule.applies_to(audit_key))
 
     def valid_audits(self) -> list[str]:
         """Audit keys with no problems, sorted so DAG files list them in a stable order."""
@@ -210,6 +251,20 @@ class _GuardedLoader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
     def construct_document(self, node):
         check_node_graph(node)
         return super().construct_document(node)
+
+    def construct_lenient_timestamp(self, node: yaml.Node) -> Any:
+        """A YAML date or time, or its text when it is no real day (``2027-13-01``).
+
+        PyYAML raises a bare ValueError (a traceback) for an impossible date; as text it reaches
+        the key's own check, which names the key and the fix (a mutelist rule's ``expires``).
+        """
+        try:
+            return self.construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_GuardedLoader.add_constructor("tag:yaml.org,2002:timestamp", _GuardedLoader.construct_lenient_timestamp)
 
 
 def _parse_yaml(text: str, source: str) -> Any:
@@ -619,6 +674,76 @@ def _email(report: _Report, value: dict[str, Any] | None) -> None:
         report.fatal.append(f"{report.where('email')}: {exc}; fix the email config")
 
 
+# -- mutelist ------------------------------------------------------------------
+def _mutelist(report: _Report) -> tuple[MuteRule, ...]:
+    """The ``mutelist`` rules; every problem is fatal (a wrong rule could mute too much or too little)."""
+    value = report.merged.get("mutelist")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        report.fatal.append(
+            f"{report.where('mutelist')}: must be a list of rules (each a mapping with a reason and conditions), "
+            f"not a {type(value).__name__}"
+        )
+        return ()
+    rules = (_mute_rule(report, index, entry) for index, entry in enumerate(value))
+    return tuple(rule for rule in rules if rule is not None)
+
+
+def _mute_rule(report: _Report, index: int, entry: Any) -> MuteRule | None:
+    """One ``mutelist`` rule, or None after reporting each of its problems (one line each)."""
+    if not isinstance(entry, dict):
+        report.fatal.append(
+            f"{report.where('mutelist')}[{index}]: a rule must be a mapping with a reason and conditions "
+            f"({', '.join(MUTE_CONDITIONS)}), not a {type(entry).__name__}"
+        )
+        return None
+    reason = entry.get("reason")
+    reason = " ".join(reason.split()) if isinstance(reason, str) else None  # one line in logs and errors
+    has_reason = bool(reason)
+    where = f"{report.where('mutelist')}[{index}] ({f'reason: {reason}' if has_reason else 'no reason'})"
+    problems = [] if has_reason else [f"{where}: no reason; add reason: saying why the risk is accepted (a ticket)"]
+    unknown = [str(k) for k in entry if k not in MUTE_KEYS]
+    if unknown:
+        problems.append(f"{where}: unknown keys {', '.join(unknown)}; a rule has {', '.join(MUTE_KEYS)}")
+    conditions = {key: _mute_list(entry.get(key), key, where, problems) for key in MUTE_CONDITIONS}
+    expires = _mute_expires(entry.get("expires"), where, problems)
+    if not any(entry.get(key) for key in MUTE_CONDITIONS):  # empty lists give no condition either
+        problems.append(
+            f"{where}: no condition, so it would mute every finding; give at least one of {', '.join(MUTE_CONDITIONS)}"
+        )
+    report.fatal += problems
+    if problems:
+        return None
+    return MuteRule(index, reason, report.source("mutelist"), expires=expires, **conditions)
+
+
+def _mute_list(value: Any, key: str, where: str, problems: list[str]) -> tuple[str, ...]:
+    """A rule's condition ``key`` as a tuple of strings (numbers read as their text); a non-list is a problem."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        shown = value if isinstance(value, (str, int, float)) else "..."
+        problems.append(f"{where}: {key} must be a list of strings; write it as {key}: [{shown}]")
+        return ()
+    return tuple(str(v) for v in value)
+
+
+def _mute_expires(value: Any, where: str, problems: list[str]) -> dt.date | None:
+    """A rule's ``expires`` as a date (a YAML date or a ``YYYY-MM-DD`` string); anything else is a problem."""
+    if value is None:
+        return None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _DATE_PATTERN.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    problems.append(f"{where}: expires {value!r} is not a date; write the last day it mutes as YYYY-MM-DD")
+    return None
+
+
 def _top_level(report: _Report) -> None:
     """Warn about top-level keys the framework ignores (a misplaced ``emailalert`` gets its own hint)."""
     for key in report.merged:
@@ -684,6 +809,7 @@ def _validate(layers: list[tuple[str, dict[str, Any]]]) -> Config:
     logger = _mapping(report, "logger") or {}
     email = _mapping(report, "email")
     _email(report, email)
+    mutelist = _mutelist(report)
     if report.fatal:
         raise ConfigError(report.fatal)
     return Config(
@@ -698,4 +824,5 @@ def _validate(layers: list[tuple[str, dict[str, Any]]]) -> Config:
         raw=merged,
         audit_errors=report.audit_errors,
         warnings=report.warnings,
+        mutelist=mutelist,
     )

@@ -132,7 +132,7 @@ def build_dag(
         for key in audit.events:
             _add_check(wiring, key, config.plugins[key])
         if wiring.checks:  # events become findings: ids, severity, new/open/resolved across runs
-            _add_findings(wiring)
+            _add_findings(wiring, config)
         _add_deliveries(wiring, config, audit)
         if begin_callback is not None:  # the begin-of-audit email needs a first task to hang its callback on
             _add_begin(dag, begin_callback)
@@ -209,15 +209,16 @@ def _add_check(wiring: _Wiring, key: str, plugin: PluginConfig) -> None:
     wiring.check_ids.append(task_id)
 
 
-def _add_findings(wiring: _Wiring) -> None:
-    """``findings``, after every check: the events' finding ids, severity and new/open/resolved status."""
+def _add_findings(wiring: _Wiring, config: Config) -> None:
+    """``findings``, after every check: the events' finding ids, severity, new/open/resolved status and mutes."""
     from airflow.sdk import TriggerRule
 
     audit_key, limits = wiring.audit_key, wiring.limits
     cloud_specs, check_ids = tuple(wiring.cloud_specs), tuple(wiring.check_ids)
+    mutelist, timezone = config.mutelist_for(audit_key), config.timezone
     tracked = _task(
         FINDINGS_TASK_ID,
-        lambda: tasks.track_findings(audit_key, cloud_specs, check_ids, limits),
+        lambda: tasks.track_findings(audit_key, cloud_specs, check_ids, limits, mutelist, timezone),
         trigger_rule=TriggerRule.ALL_DONE,
         show_return_value_in_logs=False,
     )

@@ -27,12 +27,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import fnmatch
 import hashlib
 import logging
 import os
 import re
 import sys
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -43,6 +45,8 @@ from airflow_cloudmarker.util import SEVERITIES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+
+    from airflow_cloudmarker.config import MuteRule
 
 DEFAULT_SEVERITY = "medium"
 STATUSES_OF_CHANGE = ("new", "resolved")
@@ -145,7 +149,11 @@ class Scope:
 
 @dataclass
 class Outcome:
-    """How many findings of a run are new, still open, resolved, or carried over unchanged (a failed plugin)."""
+    """How many findings of a run are new, still open, resolved, or carried over unchanged (a failed plugin).
+
+    ``new``, ``open`` and ``resolved`` count every finding, muted or not (muting leaves the
+    lifecycle alone); ``muted`` counts the muted ones among them, by status.
+    """
 
     new: int = 0
     open: int = 0
@@ -153,6 +161,155 @@ class Outcome:
     carried: int = 0
     #: The warning line when this run found the state damaged and moved it aside, else None.
     recovered: str | None = None
+    muted: dict[str, int] = field(default_factory=lambda: {"new": 0, "open": 0, "resolved": 0})
+
+
+# -- mutelist ------------------------------------------------------------------------------------
+_GLOB_CHARS = re.compile(r"[*?[]")
+
+
+def is_glob(pattern: str) -> bool:
+    """True when ``pattern`` has fnmatch wildcards (``*``, ``?``, ``[``); else it matches only itself."""
+    return _GLOB_CHARS.search(pattern) is not None
+
+
+def literal_segments(pattern: str) -> list[str]:
+    """The ``/``-separated segments of a glob that hold no wildcard, so every match has them as segments.
+
+    A literal segment between two ``/`` (or at the start or end of the pattern) is literal text
+    of the pattern, so a reference it matches holds the same text between the same ``/``:
+    ``/subscriptions/*/resourceGroups/rg-bastion/*`` gives subscriptions, resourceGroups and
+    rg-bastion. ``*bastion*`` gives none.
+    """
+    return [segment for segment in pattern.split("/") if segment and not is_glob(segment)]
+
+
+class _Rule:
+    """One live rule, its conditions as sets (None: not given) and its reference globs as one regex."""
+
+    __slots__ = ("events", "exact_references", "finding_ids", "globs", "index", "record_types", "rule")
+
+    def __init__(self, rule: MuteRule):
+        self.rule = rule
+        self.index = rule.index
+        self.events = frozenset(rule.events) or None
+        self.record_types = frozenset(rule.record_types) or None
+        self.finding_ids = frozenset(rule.finding_ids) or None
+        self.exact_references = frozenset(r for r in rule.references if not is_glob(r))
+        patterns = [fnmatch.translate(r) for r in rule.references if is_glob(r)]
+        self.globs = re.compile("|".join(patterns)) if patterns else None
+
+    def matches(self, fid: str, event_key: str, record_type: str, reference: str) -> bool:
+        """True when every condition the rule gives matches (audits were applied when compiling)."""
+        if self.finding_ids is not None and fid not in self.finding_ids:
+            return False
+        if self.events is not None and event_key not in self.events:
+            return False
+        if self.record_types is not None and record_type not in self.record_types:
+            return False
+        if not self.rule.references or reference in self.exact_references:
+            return True
+        return self.globs is not None and self.globs.match(reference) is not None
+
+
+class Mutelist:
+    """The ``mutelist`` rules of one audit run, compiled once to match hundreds of thousands of findings.
+
+    A rule expired by ``today`` (after its ``expires`` day) is left out and listed in ``expired``.
+    Each live rule is filed under a condition every finding it matches must meet, so a finding
+    is checked against a few candidate rules only, whatever the number of rules: rules giving
+    finding ids under each id, exact references under each reference, and reference globs under
+    their rarest literal path segment (``rg-bastion`` of ``/subscriptions/*/resourceGroups/rg-bastion/*``),
+    looked up with each segment of the finding's reference. Globs without a literal segment and
+    rules without ids or references are checked for every finding. When several rules match, the
+    first in config order wins.
+    """
+
+    def __init__(self, rules: Iterable[MuteRule], today: dt.date):
+        self.expired: list[MuteRule] = []
+        self._by_id: dict[str, list[_Rule]] = {}
+        self._by_reference: dict[str, list[_Rule]] = {}
+        self._by_segment: dict[str, list[_Rule]] = {}
+        self._always: list[_Rule] = []  # checked for every finding: few in practice
+        self.live = 0
+        live = []
+        for rule in sorted(rules, key=lambda r: r.index):
+            if rule.expired(today):
+                self.expired.append(rule)
+            else:
+                live.append(_Rule(rule))
+        segment_counts = Counter(s for c in live for g in c.rule.references if is_glob(g) for s in literal_segments(g))
+        for compiled in live:
+            self._file(compiled, segment_counts)
+        self._segment_keys = self._by_segment.keys()
+
+    def _file(self, compiled: _Rule, segment_counts: Counter[str]) -> None:
+        """File a live rule under the most selective condition every finding it matches must meet."""
+        self.live += 1
+        rule = compiled.rule
+        if rule.finding_ids:
+            for fid in compiled.finding_ids or ():
+                self._by_id.setdefault(fid, []).append(compiled)
+            return
+        if not rule.references:
+            self._always.append(compiled)
+            return
+        for reference in compiled.exact_references:
+            self._by_reference.setdefault(reference, []).append(compiled)
+        keys = set()
+        for glob in (r for r in rule.references if is_glob(r)):
+            segments = literal_segments(glob)
+            if not segments:
+                self._always.append(compiled)  # the rule's regex checks every glob of it, this one too
+                return
+            keys.add(min(segments, key=lambda s: (segment_counts[s], -len(s))))  # the rarest, longest
+        for key in keys:
+            self._by_segment.setdefault(key, []).append(compiled)
+
+    def __bool__(self) -> bool:
+        return self.live > 0
+
+    def match(self, fid: str, event_key: Any, record_type: Any, reference: Any) -> MuteRule | None:
+        """The first rule (in config order) that mutes this finding, or None.
+
+        Most findings have no candidate rule at all: they cost two dict lookups and one per
+        segment of their reference.
+        """
+        if type(reference) is not str:
+            reference = "" if reference is None else str(reference)
+        by_id = self._by_id.get(fid)
+        by_reference = self._by_reference.get(reference)
+        segments = self._segment_keys & reference.split("/") if self._segment_keys else None
+        if not (by_id or by_reference or segments or self._always):
+            return None
+        candidates = [found for found in (by_id, by_reference, self._always) if found]
+        candidates += [self._by_segment[segment] for segment in segments or ()]
+        return self._first(candidates, fid, str(event_key or ""), str(record_type or ""), reference)
+
+    @staticmethod
+    def _first(candidates: list[list[_Rule]], fid: str, event_key: str, record_type: str, reference: str):
+        """The matching rule of ``candidates`` (lists each in config order) that comes first in the config."""
+        best: _Rule | None = None
+        for rules in candidates:
+            for compiled in rules:
+                if best is not None and compiled.index >= best.index:
+                    break  # in config order: the rest come later than the match we have
+                if compiled.matches(fid, event_key, record_type, reference):
+                    best = compiled
+                    break
+        return best.rule if best is not None else None
+
+
+def mark_muted(com: dict, rule: MuteRule) -> None:
+    """Stamp a finding's ``com`` as muted by ``rule``: stores keep it, alerts that are not stores skip it."""
+    com["muted"] = True
+    com["mute_reason"] = rule.reason
+    com["mute_expires"] = rule.expires.isoformat() if rule.expires else None
+
+
+def is_muted(record: dict) -> bool:
+    """True when a finding was muted by a mutelist rule (``com.muted``)."""
+    return (record.get("com") or {}).get("muted") is True
 
 
 class SnapshotReader:
@@ -497,6 +654,7 @@ def track(
     events: Iterable[dict],
     scope: Scope,
     emit: Callable[[dict], None],
+    mutes: Mutelist | None = None,
 ) -> Outcome:
     """Annotate ``events`` (each passed to ``emit``), emit resolved events, and save the new state.
 
@@ -509,8 +667,12 @@ def track(
     never fails the run: it is moved aside with one warning (``Outcome.recovered``) and this run
     starts from an empty state, so its findings are all ``new``. The baseline is read and checked
     completely before the first event is emitted, so no event goes out with a status from it.
+
+    A finding (or resolved event) a rule of ``mutes`` matches is marked ``com.muted``; its id,
+    status and state are what they would be unmuted.
     """
     outcome = Outcome()
+    match = mutes.match if mutes else None
     with store.locked():
         try:
             baseline = _load_baseline(store, run_id)
@@ -520,20 +682,11 @@ def track(
         seen: set[str] = set()
         with store.new_snapshot(run_id) as write:
             for event in events:
-                com = event.setdefault("com", {})
-                fid = finding_id(event)
-                known = fid in baseline.first_seen
-                com["finding_id"] = fid
-                com["severity"] = normalize_severity(com.get("severity"), com.get("check_id"))
-                com["first_seen"] = baseline.first_seen[fid] if known else run_time
-                com["last_seen"] = run_time
-                com["status"] = "open" if known else "new"
+                com = _annotate(event, baseline, run_time, match)
+                fid = com["finding_id"]
                 if fid not in seen:
                     seen.add(fid)
-                    if known:
-                        outcome.open += 1
-                    else:
-                        outcome.new += 1
+                    _count(outcome, com)
                     write(
                         {
                             "id": fid,
@@ -553,12 +706,50 @@ def track(
                     write(finding)  # its cloud or check failed this run: nothing can be concluded
                     outcome.carried += 1
                     continue
-                emit(resolved_event(finding, run_time))
-                outcome.resolved += 1
+                gone = resolved_event(finding, run_time)
+                _mute(gone["com"], finding.get("event_key"), match)
+                _count(outcome, gone["com"])
+                emit(gone)
             store.complete(write)
             store.write_head(_new_head(store, run_id, run_time, write, baseline, outcome))
         store.prune({write.name, baseline.name})
     return outcome
+
+
+def _annotate(event: dict, baseline: _Baseline, run_time: str, match: Callable[..., MuteRule | None] | None) -> dict:
+    """Give an event of this run its finding id, severity, first/last seen, status and mute; its ``com``."""
+    com = event.setdefault("com", {})
+    fid = finding_id(event)
+    known = fid in baseline.first_seen
+    com["finding_id"] = fid
+    com["severity"] = normalize_severity(com.get("severity"), com.get("check_id"))
+    com["first_seen"] = baseline.first_seen[fid] if known else run_time
+    com["last_seen"] = run_time
+    com["status"] = "open" if known else "new"
+    _mute(com, com.get("origin_key"), match)
+    return com
+
+
+def _mute(com: dict, event_key: Any, match: Callable[..., MuteRule | None] | None) -> None:
+    """Mark ``com`` muted when a live rule matches it (``match`` is None without live rules: no work at all)."""
+    if match is None:
+        return
+    rule = match(com["finding_id"], event_key, com.get("record_type"), com.get("reference"))
+    if rule is not None:
+        mark_muted(com, rule)
+
+
+def _count(outcome: Outcome, com: dict) -> None:
+    """Count one finding of this run by its status, and among the muted ones when it is muted."""
+    status = com["status"]
+    if status == "new":
+        outcome.new += 1
+    elif status == "open":
+        outcome.open += 1
+    else:
+        outcome.resolved += 1
+    if com.get("muted") is True:
+        outcome.muted[status] += 1
 
 
 def _new_head(

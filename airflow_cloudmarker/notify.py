@@ -131,6 +131,23 @@ def _audit_lines(config: Config, audit: AuditConfig, run_id: str) -> list[tuple[
     ]
 
 
+def _count_lines(counts: results.AuditResult) -> list[tuple[str, Any]]:
+    """The end email's numbers: muted findings apart from the new and resolved ones alerts get."""
+    lines: list[tuple[str, Any]] = [
+        ("Records fetched", counts.records),
+        ("Events found", counts.events),
+        ("New findings", counts.new),
+        ("Resolved findings", counts.resolved),
+        ("Muted findings", counts.muted),
+        ("Records and events written", counts.written),
+    ]
+    if counts.expired_rules:
+        lines.append(("Expired mutelist rules (muting nothing)", "; ".join(counts.expired_rules)))
+    if counts.failed_tasks:
+        lines.append(("Failed tasks", ", ".join(counts.failed_tasks)))
+    return lines
+
+
 def begin_callback(config: Config, audit: AuditConfig) -> Callable[[dict[str, Any]], None] | None:
     """``on_execute_callback`` of the ``audit_begin`` task (None without a valid ``email``); factory's begin hook."""
     settings = email_settings(config)
@@ -173,13 +190,7 @@ def dag_callbacks(config: Config, audit: AuditConfig) -> dict[str, Any]:
                 if state != "success":
                     lines.insert(5, ("Reason", context.get("reason") or "a task failed"))
                 if counts is not None:
-                    lines += [
-                        ("Records fetched", counts.records),
-                        ("Events found", counts.events),
-                        ("Records and events written", counts.written),
-                    ]
-                    if counts.failed_tasks:
-                        lines.append(("Failed tasks", ", ".join(counts.failed_tasks)))
+                    lines += _count_lines(counts)
                 _send(settings, _subject(settings, f"audit {audit.key}", f"end: {state}"), lines, f"end ({dag_id})")
             except Exception:
                 log.exception("The end email of audit %s failed (the audit is not affected)", audit.key)
@@ -229,7 +240,12 @@ class _AllAudits:
             if exc_type is not None:
                 lines.append(("Error", f"{exc_type.__name__}: {exc}"))
             for r in self.results:
-                detail = f"{r.state}; {r.records} records, {r.events} events, {r.written} written in {r.seconds:.1f} s"
+                detail = (
+                    f"{r.state}; {r.records} records, {r.events} events, {r.muted} muted findings, "
+                    f"{r.written} written in {r.seconds:.1f} s"
+                )
+                if r.expired_rules:
+                    detail += f"; expired mutelist rules: {'; '.join(r.expired_rules)}"
                 if r.failed_tasks:
                     detail += f"; failed tasks: {', '.join(r.failed_tasks)}"
                 lines.append((f"Audit {r.audit}", detail))

@@ -31,12 +31,16 @@ class AuditResult:
     failed_tasks: list[str] = field(default_factory=list)
     repaired: int = 0  # records and events holding values JSON cannot carry, repaired
     skipped: int = 0  # records and events that are not records, and records an event plugin raised on
+    muted: int = 0  # findings (new, open or resolved) a mutelist rule muted; not in new or resolved
+    expired_rules: list[str] = field(default_factory=list)  # mutelist rules that expired, as logged
 
 
 def count_manifest(counts: Any, manifest: Any) -> None:
     """Add one task's manifest to ``counts`` (anything with records, events, written, new and resolved).
 
-    ``repaired`` and ``skipped`` (records and events) are added where ``counts`` has them.
+    ``repaired`` and ``skipped`` (records and events), ``muted`` and ``expired_rules`` are added
+    where ``counts`` has them. Muted findings are counted apart: ``new`` and ``resolved`` are the
+    findings that reach alerts.
     """
     if not isinstance(manifest, dict):
         return
@@ -50,10 +54,21 @@ def count_manifest(counts: Any, manifest: Any) -> None:
     elif kind == "event":
         counts.events += manifest.get("records", 0)
     elif kind == "findings":
-        counts.new += manifest.get("new", 0)
-        counts.resolved += manifest.get("resolved", 0)
+        _count_findings(counts, manifest)
     elif kind in ("store", "alert"):
         counts.written += manifest.get("written", 0)
+
+
+def _count_findings(counts: Any, manifest: dict) -> None:
+    """The findings task's counts: new and resolved without the muted ones, which count apart."""
+    muted = manifest.get("muted")
+    muted = muted if isinstance(muted, dict) else {}
+    counts.new += manifest.get("new", 0) - muted.get("new", 0)
+    counts.resolved += manifest.get("resolved", 0) - muted.get("resolved", 0)
+    if hasattr(counts, "muted"):
+        counts.muted += sum(muted.values())
+    if hasattr(counts, "expired_rules"):
+        counts.expired_rules += manifest.get("expired_rules") or []
 
 
 def collect_run(dag_run: DagRun | Any, seconds: float) -> AuditResult:

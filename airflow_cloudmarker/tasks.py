@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+import zoneinfo
 from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import batches, contract, findings
@@ -23,6 +24,8 @@ from airflow_cloudmarker.config import PluginConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+
+    from airflow_cloudmarker.config import MuteRule
 
 log = logging.getLogger("airflow_cloudmarker.tasks")
 
@@ -329,16 +332,18 @@ def deliver(
     instance, class_name = _construct(plugin)
     fields = rec.target_stamp(audit_key, plugin.key, class_name, target_type)
     manifests, stream = _records_from(ti, upstream_task_ids)
-    wanted = findings.STATUSES_OF_CHANGE if only_changes and not contract.keeps_every_event(instance) else None
-    written = skipped = 0
-    batch_count = 0
+    keeps_all = target_type != "alert" or contract.keeps_every_event(instance)
+    wanted = findings.STATUSES_OF_CHANGE if only_changes and not keeps_all else None
+    written = batch_count = 0
+    skipped = {"unchanged": 0, "muted": 0}
     started = time.monotonic()
     try:
         for batch in stream:
             batch_count += 1
             for record in batch:
-                if wanted is not None and (record.get("com") or {}).get("status") not in wanted:
-                    skipped += 1
+                held = _held_back(record, wanted, keeps_all)
+                if held:
+                    skipped[held] += 1
                     continue
                 instance.write(rec.stamp(record, fields))
                 written += 1
@@ -353,9 +358,51 @@ def deliver(
         batch_count,
         len(manifests),
         time.monotonic() - started,
-        f" ({skipped} unchanged findings not alerted: alert_on is changes)" if skipped else "",
+        _held_back_note(skipped),
     )
     return {"task_id": ti.task_id, "kind": target_type, "plugin_key": plugin.key, "written": written}
+
+
+def _held_back(record: dict, wanted: Sequence[str] | None, keeps_all: bool) -> str | None:
+    """Why an alert that is not a store does not get ``record``: ``muted``, ``unchanged``, or None (it does)."""
+    if keeps_all:
+        return None
+    com = record.get("com") or {}
+    if com.get("muted") is True:
+        return "muted"
+    if wanted is not None and com.get("status") not in wanted:
+        return "unchanged"
+    return None
+
+
+def _held_back_note(skipped: dict[str, int]) -> str:
+    """The end of deliver's log line: how many findings an alert did not get, and why."""
+    notes = []
+    if skipped["unchanged"]:
+        notes.append(f"{skipped['unchanged']} unchanged findings not alerted: alert_on is changes")
+    if skipped["muted"]:
+        notes.append(f"{skipped['muted']} muted findings not alerted: a mutelist rule matched them")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _mutelist(audit_key: str, rules: Sequence[MuteRule], run_time: str, tz_name: str | None) -> findings.Mutelist:
+    """This run's compiled mutelist; one warning per rule that expired (it mutes nothing now).
+
+    A rule's ``expires`` is its last day in the config's ``timezone`` (else the machine's), on the
+    day the run is for.
+    """
+    when = dt.datetime.fromisoformat(run_time)
+    today = (when.astimezone(zoneinfo.ZoneInfo(tz_name)) if tz_name else when.astimezone()).date()
+    mutes = findings.Mutelist(rules, today)
+    for rule in mutes.expired:
+        log.warning(
+            "audit %s: %s expired on %s and mutes nothing now; extend its expires or remove it (%s)",
+            audit_key,
+            rule.label(),
+            rule.expires,
+            rule.source,
+        )
+    return mutes
 
 
 @_reported
@@ -364,11 +411,15 @@ def track_findings(
     clouds: Sequence[tuple[str, str, str | None]],
     event_task_ids: Sequence[str],
     limits: batches.BatchLimits,
+    mutelist: Sequence[MuteRule] = (),
+    timezone: str | None = None,
 ) -> dict:
     """Give every event its finding id, severity and status, and emit resolved events.
 
     ``clouds`` lists (cloud key, fetch task id, shards task id or None): a cloud whose fetch
-    (or any of its shards) did not complete keeps its findings open, unresolved.
+    (or any of its shards) did not complete keeps its findings open, unresolved. ``mutelist``
+    holds the audit's rules: the findings they match are marked muted (``timezone`` says which
+    day it is for their ``expires``).
     """
     from airflow.sdk import get_current_context
 
@@ -401,14 +452,24 @@ def track_findings(
     def emit(event: dict) -> None:
         writer.add(rec.stamp(event, stamp_fields))
 
-    outcome = findings.track(store, dag_run.run_id, run_time, events(), scope, emit)
-    manifest = writer.manifest(kind="findings", new=outcome.new, open=outcome.open, resolved=outcome.resolved)
+    mutes = _mutelist(audit_key, mutelist, run_time, timezone)
+    outcome = findings.track(store, dag_run.run_id, run_time, events(), scope, emit, mutes)
+    manifest = writer.manifest(
+        kind="findings",
+        new=outcome.new,
+        open=outcome.open,
+        resolved=outcome.resolved,
+        muted=outcome.muted,
+        expired_rules=[f"{rule.label()} expired on {rule.expires}" for rule in mutes.expired],
+    )
     log.info(
-        "findings of %s: %d new, %d open, %d resolved, %d carried over (incomplete: clouds %s, checks %s); state %s",
+        "findings of %s: %d new, %d open, %d resolved (%d of them muted), %d carried over "
+        "(incomplete: clouds %s, checks %s); state %s",
         audit_key,
         outcome.new,
         outcome.open,
         outcome.resolved,
+        sum(outcome.muted.values()),
         outcome.carried,
         sorted(scope.failed_clouds) or "none",
         sorted(scope.failed_events) or "none",
