@@ -374,6 +374,10 @@ class CheckMetadata:
             "recommendation": recommendation,
         }
 
+    def controls_text(self) -> str:
+        """``CIS Microsoft Azure Foundations 6.0.0: 7.1; ...``, or ``none``: as listing, docs and emails write it."""
+        return "; ".join(f"{name}: {', '.join(ids)}" for name, ids in self.controls.items()) or "none"
+
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (for ``--list-plugins --json`` and the coming findings UI)."""
         return {

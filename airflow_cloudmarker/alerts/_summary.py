@@ -11,6 +11,8 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from airflow_cloudmarker import contract
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -56,12 +58,24 @@ def _describe(event: dict[str, Any]) -> tuple[str, str, str]:
     return description, recommendation, reference
 
 
+def check_line(event: dict[str, Any]) -> str:
+    """``Check: <title> (<id>, severity high; CIS ...: 7.2)`` from the check metadata the event names, or ``""``."""
+    com = _com(event)
+    check = contract.find_check(com.get("check_id"))
+    if check is None:
+        return ""
+    severity = com.get("severity") or check.severity
+    return f"Check: {check.title} ({check.check_id}, severity {severity}; controls: {check.controls_text()})"
+
+
 def render_text(title: str, events: Sequence[dict[str, Any]], attachment_name: str | None = None) -> str:
     """Plain-text body: title, summary line, then one numbered paragraph per event."""
     lines = [title, "", summary_line(events), ""]
     for index, event in enumerate(events[:MAX_LISTED], start=1):
         description, recommendation, reference = _describe(event)
         lines.append(f"{index}. [{event_type(event)}] {description}")
+        if check := check_line(event):
+            lines.append(f"   {check}")
         if reference:
             lines.append(f"   Reference: {reference}")
         if recommendation:
@@ -83,6 +97,8 @@ def render_html(title: str, events: Sequence[dict[str, Any]], attachment_name: s
         for event in events[:MAX_LISTED]:
             description, recommendation, reference = _describe(event)
             item = f"<li><p><code>{esc(event_type(event))}</code> {esc(description)}"
+            if check := check_line(event):
+                item += f"<br>{esc(check)}"
             if reference:
                 item += f"<br>Reference: {esc(reference)}"
             if recommendation:

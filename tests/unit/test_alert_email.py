@@ -38,6 +38,34 @@ def test_summary_counts_per_event_type_most_frequent_first():
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
+def test_messages_name_each_events_check_with_its_controls():
+    """Emails (and Slack) read the check metadata the event names: title, id, severity and CIS controls."""
+    from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
+
+    rule = {
+        "ext": {"cloud_type": "azure", "record_type": "security_rule"},
+        "com": {
+            "cloud_type": "azure",
+            "record_type": "firewall_rule",
+            "reference": "nsg/ssh",
+            "enabled": True,
+            "direction": "in",
+            "access": "allow",
+            "protocol": "tcp",
+            "source_addresses": ["0.0.0.0/0"],
+            "destination_ports": ["22"],
+        },
+    }
+    (event,) = FirewallRuleEvent().eval(rule)
+    text = _summary.render_text("t", [event])
+    assert (
+        f"Check: {event['com']['title']} ({event['com']['check_id']}, severity high; controls: "
+        "CIS Microsoft Azure Foundations 6.0.0: 7.2; CIS Google Cloud Platform Foundation 5.0.0: 3.6)"
+    ) in text
+    assert "controls: CIS Microsoft Azure Foundations 6.0.0: 7.2" in _summary.render_html("t", [event])
+    assert "Check:" not in _summary.render_text("t", [{"com": {"record_type": "x", "description": "d"}}])
+
+
 def test_emailalert_annotations_take_what_the_constructor_accepts():
     """The config check uses these annotations: they must allow what EmailAlert itself accepts."""
     from airflow_cloudmarker import plugins
