@@ -39,7 +39,7 @@ def test_summary_counts_per_event_type_most_frequent_first():
 
 
 def test_messages_name_each_events_check_with_its_controls():
-    """Emails (and Slack) read the check metadata the event names: title, id, severity and CIS controls."""
+    """Emails read the check metadata the event names: title, id, severity and CIS controls."""
     from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
 
     rule = {
