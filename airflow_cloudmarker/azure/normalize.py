@@ -90,22 +90,36 @@ def _disk_encrypted(disk: dict) -> bool:
     return any(isinstance(s, dict) and s.get("enabled") is True for s in settings)
 
 
-def disk_encryption(vm: dict) -> tuple[str | None, bool, list[tuple[str, bool]]]:
+def disk_encryption(vm: dict) -> tuple[str | None, bool | None, list[tuple[str, bool | None]]]:
     """Return (OS disk name, OS disk encrypted, [(data disk name, encrypted), ...]) for a VM dict.
 
     ``vm`` is ``VirtualMachine.as_dict()`` with the instance view under ``instance_view`` (AzVM puts it
     there); a disk is encrypted when its instance view reports an enabled Azure Disk Encryption setting.
+    A disk the instance view does not list is unknown (``None``), not unencrypted: a deallocated VM
+    reports no disk statuses, and calling its disks unencrypted would be a false alarm.
     """
     storage = field(vm, "storage_profile") or {}
     view = field(vm, "instance_view") or {}
     view_disks = {d.get("name"): d for d in field(view, "disks") or [] if isinstance(d, dict)}
+
+    def encrypted(name: str | None) -> bool | None:
+        return _disk_encrypted(view_disks[name]) if name in view_disks else None
+
     os_name = (field(storage, "os_disk") or {}).get("name")
-    os_encrypted = _disk_encrypted(view_disks.get(os_name) or {}) if os_name else False
-    data = []
-    for disk in field(storage, "data_disks") or []:
-        if isinstance(disk, dict) and disk.get("name"):
-            data.append((disk["name"], _disk_encrypted(view_disks.get(disk["name"]) or {})))
-    return os_name, os_encrypted, data
+    data = [
+        (disk["name"], encrypted(disk["name"]))
+        for disk in field(storage, "data_disks") or []
+        if isinstance(disk, dict) and disk.get("name")
+    ]
+    return os_name, encrypted(os_name) if os_name else None, data
+
+
+def all_encrypted(disks: list[tuple[str, bool | None]]) -> bool | None:
+    """False when a disk is known unencrypted, None when one is unknown, else True (no disks: True)."""
+    states = {state for _, state in disks}
+    if False in states:
+        return False
+    return None if None in states else True
 
 
 def power_state(instance_view: dict) -> str | None:

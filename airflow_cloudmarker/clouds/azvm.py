@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.azure import arm
-from airflow_cloudmarker.azure.normalize import disk_encryption, field, power_state
+from airflow_cloudmarker.azure.normalize import all_encrypted, disk_encryption, field, power_state
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -81,7 +81,7 @@ class AzVM(arm.SubscriptionCloud):
                 "record_type": "vm_instance_view",
                 "power_state": power_state(view),
                 "os_disk_encrypted": os_encrypted,
-                "all_data_disks_encrypted": all(encrypted for _, encrypted in data_disks),
+                "all_data_disks_encrypted": all_encrypted(data_disks),
                 "extensions": extensions,
             },
             "com": {"cloud_type": "azure", "record_type": "compute", "reference": raw.get("id")},

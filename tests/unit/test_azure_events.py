@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_cloudmarker.azure.normalize import disk_encryption, firewall_rule_com, nsg_rules, power_state
+from airflow_cloudmarker.azure.normalize import (
+    all_encrypted,
+    disk_encryption,
+    firewall_rule_com,
+    nsg_rules,
+    power_state,
+)
+from airflow_cloudmarker.clouds.azvm import AzVM
 from airflow_cloudmarker.events.azvmdatadiskencryptionevent import AzVMDataDiskEncryptionEvent
 from airflow_cloudmarker.events.azvmosdiskencryptionevent import AzVMOSDiskEncryptionEvent
 from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
@@ -240,3 +247,30 @@ def test_disk_events_ignore_other_and_malformed_records(plugin, record):
 def test_disk_events_bad_severity_names_the_param(plugin):
     with pytest.raises(ValueError, match="severity"):
         plugin(severity="huge")
+
+
+def deallocated_vm() -> dict:
+    """A deallocated VM as AzVM reads it: the storage profile names its disks, the instance view lists none."""
+    return {
+        "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm2",
+        "name": "vm2",
+        "properties": {"storageProfile": {"osDisk": {"name": "vm2-os"}, "dataDisks": [{"name": "d0", "lun": 0}]}},
+        "instance_view": {"statuses": [{"code": "PowerState/deallocated"}]},
+    }
+
+
+def test_disks_the_instance_view_does_not_list_are_unknown_not_unencrypted():
+    raw = deallocated_vm()
+    assert disk_encryption(raw) == ("vm2-os", None, [("d0", None)])
+    record = AzVM._record(raw, raw["instance_view"], {"subscription_id": "s", "display_name": "sub"})
+    assert record["ext"]["os_disk_encrypted"] is None and record["ext"]["all_data_disks_encrypted"] is None
+    # No false alarm from either disk event on a deallocated VM.
+    assert list(AzVMOSDiskEncryptionEvent().eval(record)) == []
+    assert list(AzVMDataDiskEncryptionEvent().eval(record)) == []
+
+
+def test_all_encrypted_is_false_for_a_known_unencrypted_disk_and_unknown_otherwise():
+    assert all_encrypted([]) is True
+    assert all_encrypted([("a", True), ("b", None)]) is None
+    assert all_encrypted([("a", None), ("b", False)]) is False
+    assert all_encrypted([("a", True)]) is True
