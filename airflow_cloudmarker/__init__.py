@@ -16,7 +16,7 @@ def _option(description: str, kind: str, default: str, example: str) -> dict[str
 def _options() -> dict[str, dict[str, str | None]]:
     """Every ``[cloudmarker]`` option the package reads (env: ``AIRFLOW__CLOUDMARKER__<NAME>``), with its default.
 
-    The defaults are the code's own fallbacks (tests/test_architecture.py checks both ways), so
+    The defaults are the code's own fallbacks (tests/unit/test_architecture.py checks both ways), so
     declaring them changes nothing but what ``airflow config list`` shows.
     """
     return {
