@@ -64,14 +64,26 @@ def expand_port_ranges(port_ranges: Iterable[str | int], source: str = "") -> se
     iterable of entries.
     """
     ports: set[int] = set()
+    for low, high in port_spans(port_ranges, source):
+        ports.update(range(low, high + 1))
+    return ports
+
+
+def port_spans(port_ranges: Iterable[str | int], source: str = "") -> list[tuple[int, int]]:
+    """The valid entries of ``port_ranges`` as ``(low, high)`` spans; bad ones skipped as by ``expand_port_ranges``.
+
+    For checks that ask whether a few ports are covered: ``"*"`` is one span here, where the
+    expanded set would hold 65,536 ports (about 2 ms per rule to build).
+    """
+    spans = []
     for spec in port_ranges:
         span = _port_span(spec)
         if isinstance(span, str):
             where = f" of {source}" if source else ""
             log.warning("skipping port entry %r%s: %s", spec, where, span)
             continue
-        ports.update(range(span[0], span[1] + 1))
-    return ports
+        spans.append(span)
+    return spans
 
 
 _PORT_SPAN = re.compile(r"(\d+)(?:\s*-\s*(\d+))?", re.ASCII)

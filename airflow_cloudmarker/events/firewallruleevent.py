@@ -167,7 +167,8 @@ class FirewallRuleEvent:
         if INTERNET not in sources:
             return []
         rule = f"firewall rule {com.get('reference')}"
-        return sorted(self._ports & util.expand_port_ranges(ports, source=rule))
+        spans = util.port_spans(ports, source=rule)
+        return sorted(p for p in self._ports if any(low <= p <= high for low, high in spans))
 
     def done(self) -> None:
         """Nothing to clean up."""

@@ -216,3 +216,11 @@ def test_texts_come_from_the_check_and_read_as_before():
     )
     (single,) = events(rule())
     assert "sensitive port 22 to" in single["com"]["description"]
+
+
+def test_port_spans_keep_ranges_whole_and_skip_bad_entries(caplog):
+    """What FirewallRuleEvent checks watched ports against: ``*`` stays one span, never 65,536 ports."""
+    from airflow_cloudmarker.util import port_spans
+
+    assert port_spans(["22", "80-abc", "*", 443, "81-80"], source="rule r") == [(22, 22), (0, 65535), (443, 443)]
+    assert sum("skipping port entry" in r.getMessage() for r in caplog.records) == 2
