@@ -164,6 +164,7 @@ def stop_on_ctrl_c() -> Iterator[None]:
     not start. Each interrupted run is failed and its batches deleted (its plugins' ``abort()``
     drop their temporary files).
     """
+    tasks.STOP_REQUESTED.clear()  # a program's earlier interrupted run_now must not stop this one
     if threading.current_thread() is not threading.main_thread():
         yield
         return
