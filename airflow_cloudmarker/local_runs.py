@@ -126,6 +126,34 @@ def fail_run(dag_run: Any, session: Any) -> None:
     dag_run.end_date = now
 
 
+def unfinished_runs(session: Any, dag_id: str | None = None) -> list[Any]:
+    """The DAG runs (of ``dag_id``, or of every DAG) still ``running`` or ``queued``."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    query = select(DagRun).where(DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED]))
+    if dag_id is not None:
+        query = query.where(DagRun.dag_id == dag_id)
+    return list(session.scalars(query).all())
+
+
+def fail_runs_of(owner: RunOwner, dag_id: str) -> Any:
+    """Fail ``owner``'s unfinished runs of ``dag_id`` (after an interrupt); return the last one, detached, or None."""
+    from airflow import settings
+
+    with settings.Session() as session:
+        mine = [r for r in unfinished_runs(session, dag_id) if owner_of(r) == owner.token]
+        for dag_run in mine:
+            fail_run(dag_run, session)
+        session.commit()
+        if not mine:
+            return None
+        session.refresh(mine[-1])
+        session.expunge(mine[-1])
+        return mine[-1]
+
+
 def recover_abandoned_runs(delete_batches: Callable[[Any], None]) -> list[Recovered]:
     """Fail the runs a dead ``cloudmarker -n`` left running or queued, and delete their batches.
 
@@ -133,24 +161,21 @@ def recover_abandoned_runs(delete_batches: Callable[[Any], None]) -> list[Recove
     so the caller can say so in one line per run.
     """
     from airflow import settings
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.state import DagRunState
-    from sqlalchemy import select
 
-    recovered: list[Recovered] = []
+    abandoned: list[Any] = []
     dead_owners: set[str] = set()
     with settings.Session() as session:
-        runs = session.scalars(select(DagRun).where(DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED]))).all()
-        for dag_run in runs:
+        for dag_run in unfinished_runs(session):
             token = owner_of(dag_run)
             if token is None or owner_alive(token):
                 continue
             fail_run(dag_run, session)
-            recovered.append(Recovered(dag_run.dag_id, dag_run.run_id))
+            abandoned.append(dag_run)
             dead_owners.add(token)
         session.commit()
-        for item in recovered:
-            delete_batches(session.scalars(select(DagRun).filter_by(dag_id=item.dag_id, run_id=item.run_id)).one())
+        recovered = [Recovered(dag_run.dag_id, dag_run.run_id) for dag_run in abandoned]
+        for dag_run in abandoned:
+            delete_batches(dag_run)
     for token in dead_owners:
         with contextlib.suppress(OSError):
             os.unlink(_owner_path(token))

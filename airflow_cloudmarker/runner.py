@@ -77,7 +77,7 @@ def run_audit(dag: DAG, owner: local_runs.RunOwner, keep_xcoms: bool) -> AuditRe
     try:
         dag_run = dag.test(run_conf=owner.conf)
     except KeyboardInterrupt:
-        dag_run = fail_owned_run(dag.dag_id, owner)
+        dag_run = local_runs.fail_runs_of(owner, dag.dag_id)
         if dag_run is None:
             return AuditResult(audit=dag.dag_id, state="interrupted")
     result = collect_run(dag_run, 0.0)
@@ -86,29 +86,6 @@ def run_audit(dag: DAG, owner: local_runs.RunOwner, keep_xcoms: bool) -> AuditRe
     if not keep_xcoms or result.state == "interrupted":
         purge_run_xcoms(dag_run)
     return result
-
-
-def fail_owned_run(dag_id: str, owner: local_runs.RunOwner) -> DagRun | None:
-    """Fail this process's unfinished run of ``dag_id`` (after an interrupt); return it, or None."""
-    from airflow import settings
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.state import DagRunState
-
-    with settings.Session() as session:
-        runs = (
-            session.query(DagRun)
-            .filter(DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED]))
-            .all()
-        )
-        mine = [r for r in runs if local_runs.owner_of(r) == owner.token]
-        for dag_run in mine:
-            local_runs.fail_run(dag_run, session)
-        session.commit()
-        if not mine:
-            return None
-        session.refresh(mine[-1])
-        session.expunge(mine[-1])
-        return mine[-1]
 
 
 def keep_reported_tracebacks_off_the_console() -> None:
