@@ -106,6 +106,13 @@ class Recovered:
     dag_id: str
     run_id: str
 
+    def message(self) -> str:
+        """The one line ``cloudmarker -n`` and the service print for it."""
+        return (
+            f"run {self.run_id} of audit {self.dag_id} was left running by a process that died; "
+            "marked it failed and deleted its record batches"
+        )
+
 
 def fail_run(dag_run: Any, session: Any) -> None:
     """Mark ``dag_run`` and its unfinished task instances failed (their process is gone)."""

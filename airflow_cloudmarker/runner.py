@@ -177,10 +177,7 @@ def run_now(config: Config, config_paths: Sequence[str], keep_xcoms: bool = Fals
     if os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"].upper() not in ("INFO", "DEBUG"):
         keep_reported_tracebacks_off_the_console()
     for run in local_runs.recover_abandoned_runs(purge_run_xcoms):
-        metadb.say(
-            f"run {run.run_id} of audit {run.dag_id} was left running by a process that died; "
-            "marked it failed and deleted its record batches"
-        )
+        metadb.say(run.message())
     dag_file = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], environment.DAG_FILE_NAME)
     dags = factory.build_dags(
         config, config.run, notify.dag_callbacks, fileloc=dag_file, begin_hook=notify.begin_callback

@@ -210,9 +210,7 @@ def serve(config: Config, config_paths: Sequence[str]) -> int:
         metadb.ensure_database()
         # A run a killed `cloudmarker -n` left running would hold the audit's one active run slot forever.
         for run in local_runs.recover_abandoned_runs(runner.purge_run_xcoms):
-            print(
-                f"cloudmarker: failed run {run.run_id} of {run.dag_id}, left running by a process that died", flush=True
-            )
+            print(f"cloudmarker: {run.message()}", flush=True)
         for key in activate_scheduled_audits(config.run):
             print(f"cloudmarker: audit {key} was registered paused by `cloudmarker -n`; unpaused it", flush=True)
         if stop.is_set():
