@@ -1,4 +1,4 @@
-"""Shared Azure plumbing for AzCloud and AzVM: credentials, management clients, subscriptions, parallel reads.
+"""Shared Azure plumbing for the Azure cloud plugins: credentials, clients, subscriptions, parallel reads.
 
 Kept apart from the plugins so both read params, authenticate and page through Azure Resource Manager
 (ARM) the same way. The SDK is imported lazily: constructing a plugin (done at DAG parse time for
@@ -10,11 +10,16 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_cloudmarker import util
 from airflow_cloudmarker.azure.normalize import field
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ARM_URL = "https://management.azure.com"
 #: Microsoft Entra hosts MSAL knows (public cloud, China, US Government)
@@ -278,3 +283,111 @@ class SubscriptionCloud:
         if self._transport is not None:
             self._transport.session.close()
         self._cred = self._transport = None
+
+
+def record(record_type: str, common_type: str, raw: Any, sub: dict, reference: Any, **ext: Any) -> dict:
+    """One Azure record: ``raw`` as read, ``ext`` with the subscription fields, ``com`` with its type.
+
+    Every record gets a ``com.record_type`` (the original left it out for storage accounts and web
+    apps) and a ``com.reference`` (the resource id, or the subscription's when there is none).
+    """
+    return {
+        "raw": raw,
+        "ext": {**subscription_ext(sub), "record_type": record_type, **ext},
+        "com": {
+            "cloud_type": "azure",
+            "record_type": common_type,
+            "reference": reference or f"/subscriptions/{field(sub, 'subscription_id')}",
+        },
+    }
+
+
+def resource_group(resource_id: str) -> str:
+    """The resource group name in an ARM id (``/subscriptions/s/resourceGroups/RG/providers/...``)."""
+    parts = str(resource_id).split("/")
+    lowered = [p.lower() for p in parts]
+    if "resourcegroups" not in lowered or lowered.index("resourcegroups") + 1 >= len(parts):
+        raise ValueError(f"no resource group in the resource id {resource_id!r}")
+    return parts[lowered.index("resourcegroups") + 1]
+
+
+class ItemReadError(RuntimeError):
+    """Some items of a subscription could not be read; the message names them and the first cause."""
+
+
+class ResourceCloud(SubscriptionCloud):
+    """Base of the Azure plugins that list one resource type per subscription, then read each item.
+
+    A subclass says how to build its SDK clients for a subscription (``clients``), what to list
+    (``list_items``: one paged list call) and how to turn one listed item into records
+    (``item_records``: the per-item calls the data needs). The listings of all subscriptions run
+    at once, then the per-item reads, both on ``threads`` threads; ``_max_recs`` caps the listed
+    items per subscription. An item whose read fails does not stop the others: once every other
+    item is read, one ``ItemReadError`` names the failed items and fails the fetch task (so the
+    audit's findings for this cloud stay open rather than being wrongly resolved).
+    """
+
+    def clients(self, cred: Any, subscription_id: str, kwargs: dict[str, Any]) -> Any:
+        """The SDK client(s) for one subscription (any object; passed back to the two methods below)."""
+        raise NotImplementedError
+
+    def list_items(self, clients: Any, sub: dict) -> Iterable[Any]:
+        """The items of one subscription: one (paged) list call."""
+        raise NotImplementedError
+
+    def item_records(self, clients: Any, item: Any, sub: dict) -> Iterable[dict]:
+        """The records of one listed item (it may make the per-item calls the data needs)."""
+        raise NotImplementedError
+
+    def item_name(self, item: Any) -> str:
+        """How an item is named in an error message (its resource id)."""
+        return str(getattr(item, "id", None) or (item.get("id") if isinstance(item, dict) else None) or item)
+
+    def subscriptions(self, cred: Any, shard: str | None) -> list[dict]:
+        """The subscription dict of ``shard``, or every subscription when not sharded."""
+        if shard is None:
+            return list_subscriptions(self._settings, cred, self._max_subs, self._transport)
+        return [subscription_client(self._settings, cred, self._transport).subscriptions.get(shard).as_dict()]
+
+    def read(self, shard: str | None = None) -> Iterator[dict]:
+        """Yield the records of one subscription (``shard``), or of every subscription when not sharded."""
+        cred = self._credential()
+        kwargs = client_kwargs(self._settings, self._transport)
+        subs = self.subscriptions(cred, shard)
+
+        def listing(sub: dict) -> Callable[[], Iterable[tuple[Any, Any, dict]]]:
+            def run() -> Iterator[tuple[Any, Any, dict]]:
+                clients = self.clients(cred, field(sub, "subscription_id"), kwargs)
+                for item in itertools.islice(self.list_items(clients, sub), self._max_recs):
+                    yield clients, item, sub
+
+            return run
+
+        failed: list[str] = []
+        first_error: list[BaseException] = []
+
+        def reading(clients: Any, item: Any, sub: dict) -> Callable[[], Iterable[dict]]:
+            def run() -> list[dict]:
+                try:
+                    return list(self.item_records(clients, item, sub))
+                except Exception as exc:
+                    name = self.item_name(item)
+                    log.warning("%s: could not read %s: %s", type(self).__name__, name, _one_line(exc))
+                    failed.append(name)
+                    first_error.append(exc)
+                    return []
+
+            return run
+
+        items = list(util.stream_parallel([listing(sub) for sub in subs], self._threads))
+        yield from util.stream_parallel([reading(*item) for item in items], self._threads)
+        if failed:
+            raise ItemReadError(
+                f"{type(self).__name__}: {len(failed)} of {len(items)} items could not be read "
+                f"({', '.join(sorted(failed)[:5])}{', ...' if len(failed) > 5 else ''}): {_one_line(first_error[0])}"
+            )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"

@@ -4,6 +4,11 @@ The real azure-identity and azure-mgmt-* clients talk to it over real TLS (a thr
 trusted through ``REQUESTS_CA_BUNDLE``). Responses follow the documented ARM JSON shapes (camelCase
 ``properties``, ``{"value": [...], "nextLink": ...}`` pages, ``{"error": {"code", "message"}}``).
 Tests can add latency, throttle paths with 429 + Retry-After, and fail paths with any status.
+
+Beyond the built-in estate (``make_subscription``), any ARM resource is data: ``add_list(path, items)``
+serves a paged list endpoint and ``add_object(path, body)`` a single GET, so each resource family's
+estate lives in its own module (``tests/servers/azure_<family>.py``) that fills a ``FakeAzure``.
+Paths of other hosts (a Key Vault data plane) are served by ``add_route(pattern, handler)``.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import trustme
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: ARM list paths (lower case, after /subscriptions/{id}) and the resource kind each serves
 LIST_PATHS = {
@@ -245,6 +253,9 @@ class FakeAzure:
         self.throttle: dict[str, int] = {}  # regex on the path -> number of 429s still to answer
         self.retry_after = "1"
         self.calls: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.collections: dict[str, list[dict]] = {}  # lower-case ARM path -> items of a paged list endpoint
+        self.objects: dict[str, Any] = {}  # lower-case ARM path -> body of a GET
+        self.routes: list[tuple[re.Pattern, Callable[..., tuple[int, dict[str, str], Any]]]] = []
         self._lock = threading.Lock()
         self._tokens: set[str] = set()
         ca = trustme.CA()
@@ -272,6 +283,24 @@ class FakeAzure:
         assert self._server is not None
         self._server.shutdown()
         self._server.server_close()
+
+    # -- estate beyond the built-in one -----------------------------------------------------------
+    def add_list(self, path: str, items: list[dict]) -> None:
+        """Serve ``items`` (paged like every list) at the ARM list path ``path`` (``/subscriptions/...``)."""
+        self.collections.setdefault(path.lower().rstrip("/"), []).extend(items)
+
+    def add_object(self, path: str, body: Any) -> None:
+        """Serve ``body`` at the ARM path ``path`` (a GET of one resource)."""
+        self.objects[path.lower().rstrip("/")] = body
+
+    def add_route(self, pattern: str, handler: Callable[..., tuple[int, dict[str, str], Any]]) -> None:
+        """Serve paths matching ``pattern`` (regex, full match): ``handler(method, path, query, headers, body)``
+        returns (status, extra headers, JSON payload). Injected failures and throttles apply here too."""
+        self.routes.append((re.compile(pattern), handler))
+
+    def subscription_ids(self) -> list[str]:
+        """The subscription ids, in order."""
+        return list(self.subs)
 
     # -- what tests look at ------------------------------------------------------------------------
     def counts(self) -> Counter:
@@ -366,6 +395,11 @@ class FakeAzure:
             return 200, sub["sub"]
         if rest in LIST_PATHS:
             return self._page(path, query, sub[LIST_PATHS[rest]])
+        key = path.lower().rstrip("/")
+        if key in self.collections:
+            return self._page(path, query, self.collections[key])
+        if key in self.objects:
+            return 200, self.objects[key]
         m = re.fullmatch(
             r"resourcegroups/[^/]+/providers/microsoft\.compute/virtualmachines/([^/]+)/instanceview", rest
         )
@@ -408,7 +442,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.fake.latency:
             time.sleep(self.fake.latency)
-        if path.startswith("/subscriptions"):
+        route = next((h for pattern, h in self.fake.routes if pattern.fullmatch(path)), None)
+        if route is not None:
+            injected = self.fake._injected(path)
+            status, headers, payload = injected or route(method, path, query, self.headers, body)
+        elif path.startswith("/subscriptions"):
             injected = self.fake._injected(path)
             if injected:
                 status, headers, payload = injected
