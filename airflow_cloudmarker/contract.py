@@ -251,6 +251,10 @@ def ability_problems(cls: type, kind: str) -> list[str]:
 #: Benchmark names as ``CheckMetadata.controls`` spells them (the built-in checks map to these).
 CIS_AZURE = "CIS Microsoft Azure Foundations 6.0.0"
 CIS_GCP = "CIS Google Cloud Platform Foundation 5.0.0"
+#: Older CIS Azure benchmarks, for checks whose controls left the newest one (from 4.0 on, CIS moved
+#: the database, App Service and most VM controls out of the Foundations benchmark).
+CIS_AZURE_3 = "CIS Microsoft Azure Foundations 3.0.0"
+CIS_AZURE_2 = "CIS Microsoft Azure Foundations 2.0.0"
 
 _CHECK_ID = re.compile(r"[a-z0-9_]+")
 _CONTROL_ID = re.compile(r"[0-9]+(\.[0-9]+)*")
