@@ -16,7 +16,7 @@ several, spec §5.2). No SDK imports: events run on plain dicts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -125,6 +125,35 @@ class Problem:
     event_type: str | None = None
 
 
+@dataclass(frozen=True)
+class Flag:
+    """One field of a record that an event judges, and which values are a problem.
+
+    The original judged flags three ways, and the difference matters for a missing field:
+    ``is False`` (missing: no event), not set (falsy: missing is an event) and ``is True``.
+    """
+
+    field: str
+    fails: Callable[[Any], bool]
+    #: True when the field is in ``com`` rather than ``ext``.
+    in_com: bool = False
+
+
+def is_false(name: str, in_com: bool = False) -> Flag:
+    """A problem when the field is exactly False (missing or None: unknown, no event)."""
+    return Flag(name, lambda value: value is False, in_com)
+
+
+def not_set(name: str) -> Flag:
+    """A problem when the field is not set: False, None, missing or empty (the original's falsy test)."""
+    return Flag(name, lambda value: not value)
+
+
+def is_true(name: str) -> Flag:
+    """A problem when the field is exactly True."""
+    return Flag(name, lambda value: value is True)
+
+
 def cloud_label(com: dict) -> str:
     """The friendly cloud name of a record (``Azure`` when it names none)."""
     return friendly_string(com.get("cloud_type") or "azure")
@@ -140,7 +169,8 @@ class AzureEvent:
     """The shared body of the Azure event plugins: ``eval`` guards, asks ``problems()``, builds events.
 
     A plugin sets ``CHECK`` (its check, or the first of a tuple), ``EVENT_TYPE`` and the record
-    types it reads (``COM_TYPE``, ``EXT_TYPE``), and implements ``problems(ext, com, record)``.
+    types it reads (``COM_TYPE``, ``EXT_TYPE``; the bases below set them per kind of record), and
+    either the ``FLAG`` it judges or ``problems(ext, com, record)``.
     The texts get ``{cloud}`` (``Azure``), ``{reference}`` and ``{resource}`` (the friendly
     ``ext.record_type``) besides a problem's own values.
     """
@@ -152,6 +182,8 @@ class AzureEvent:
     CLOUDS: ClassVar[tuple[str | None, ...]] = ("azure",)
     #: What ``{resource}`` says when ``ext.record_type`` is missing.
     RESOURCE: ClassVar[str] = "resource"
+    #: The one flag the default ``problems()`` judges, for the events that judge one.
+    FLAG: ClassVar[Flag | None] = None
 
     def __init__(self, severity: str | None = None):
         name = type(self).__name__
@@ -167,8 +199,15 @@ class AzureEvent:
             yield self.event(ext, com, problem)
 
     def problems(self, ext: dict, com: dict, record: dict) -> Iterable[Problem]:
-        """What is wrong with one record of the right type; nothing when it is fine or malformed."""
-        raise NotImplementedError
+        """What is wrong with one record of the right type; nothing when it is fine or malformed.
+
+        By default: one problem when the plugin's ``FLAG`` fails.
+        """
+        flag = self.FLAG
+        if flag is None:
+            raise NotImplementedError(f"{type(self).__name__} must define FLAG or problems()")
+        value = (com if flag.in_com else ext).get(flag.field)
+        return [Problem()] if flag.fails(value) else []
 
     def event(self, ext: dict, com: dict, problem: Problem) -> dict:
         """The event record of one problem: the source ``ext`` retyped, a ``com`` with the check's fields."""
@@ -197,45 +236,29 @@ class AzureEvent:
         """Nothing to clean up."""
 
 
-class FlagEvent(AzureEvent):
-    """An event on one flag of a record: ``FIELD`` of ``ext`` (or of ``com``: ``FLAG_IN``), judged by ``fails(value)``.
-
-    The original judged flags three ways, and the difference matters for a missing field:
-    ``value is False`` (missing: no event), falsy (missing: an event) and ``value is True``.
-    """
-
-    FIELD: ClassVar[str]
-    FLAG_IN: ClassVar[str] = "ext"
-
-    def fails(self, value: Any) -> bool:
-        """True when the flag's value is a problem."""
-        raise NotImplementedError
-
-    def problems(self, ext: dict, com: dict, record: dict) -> list[Problem]:
-        """One problem when the flag fails."""
-        flags = com if self.FLAG_IN == "com" else ext
-        return [Problem()] if self.fails(flags.get(self.FIELD)) else []
+# -- the kinds of records the Azure cloud plugins produce (spec §2): one base per kind ------------
 
 
-class FalseFlagEvent(FlagEvent):
-    """A problem when the flag is exactly False (missing or None: unknown, no event)."""
+class LogProfileEvent(AzureEvent):
+    """An event on the ``log_profile`` records of AzMonitor (the original keyed on ``com.record_type``)."""
 
-    def fails(self, value: Any) -> bool:
-        """True when the flag is exactly False."""
-        return value is False
+    COM_TYPE = "log_profile"
 
 
-class UnsetFlagEvent(FlagEvent):
-    """A problem when the flag is not set (False, missing, None, empty: the original's falsy test)."""
+class PostgresServerEvent(AzureEvent):
+    """An event on the ``postgresql_server`` records of AzPostgres (``com.record_type: rdbms``)."""
 
-    def fails(self, value: Any) -> bool:
-        """True when the flag is falsy."""
-        return not value
+    COM_TYPE = "rdbms"
+    EXT_TYPE = "postgresql_server"
 
 
-class TrueFlagEvent(FlagEvent):
-    """A problem when the flag is exactly True."""
+class StorageAccountEvent(AzureEvent):
+    """An event on the ``storage_account_properties`` records of AzStorageAccount (no ``com.record_type``)."""
 
-    def fails(self, value: Any) -> bool:
-        """True when the flag is exactly True."""
-        return value is True
+    EXT_TYPE = "storage_account_properties"
+
+
+class WebAppEvent(AzureEvent):
+    """An event on the ``web_app_config`` records of AzWebApp (no ``com.record_type``)."""
+
+    EXT_TYPE = "web_app_config"

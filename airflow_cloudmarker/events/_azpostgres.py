@@ -1,4 +1,4 @@
-"""What the PostgreSQL server-parameter events share: the records they read and the shape of their check.
+"""What the PostgreSQL server-parameter events share: the shape of their check, and its links.
 
 Each of them reports one server parameter that is off (``ext.<parameter>_enabled is False`` on the
 ``postgresql_server`` records of AzPostgres, ``com.record_type: rdbms``); only the parameter, its
@@ -7,9 +7,8 @@ wording, why it matters and its CIS control differ.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
-from airflow_cloudmarker.azure.events import AzureEvent, FalseFlagEvent
 from airflow_cloudmarker.contract import CheckMetadata
 
 if TYPE_CHECKING:
@@ -36,17 +35,3 @@ def parameter_check(
         links=LINKS,
         controls=controls,
     )
-
-
-class PostgresServerEvent(AzureEvent):
-    """An event on the ``postgresql_server`` records of AzPostgres (``com.record_type: rdbms``)."""
-
-    COM_TYPE: ClassVar[str | None] = "rdbms"
-    EXT_TYPE: ClassVar[str | None] = "postgresql_server"
-
-
-class PostgresParameterEvent(PostgresServerEvent, FalseFlagEvent):
-    """An event on one PostgreSQL server parameter that is off (``ext.<FIELD> is False``).
-
-    A record that does not say (the parameter was not read, or is not a boolean) gives no event.
-    """

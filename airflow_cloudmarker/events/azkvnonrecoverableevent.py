@@ -9,7 +9,7 @@ the original).
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import UnsetFlagEvent
+from airflow_cloudmarker.azure.events import AzureEvent, not_set
 from airflow_cloudmarker.contract import CIS_AZURE, CheckMetadata
 
 CHECK = CheckMetadata(
@@ -31,21 +31,10 @@ CHECK = CheckMetadata(
 )
 
 
-class AzKVNonRecoverableEvent(UnsetFlagEvent):
-    """Emit a ``key_vault_non_recoverable_event`` for a ``key_vault`` record whose ``recoverable`` is not set.
-
-    Params:
-        severity: severity of the finding (default: the check's, ``medium``).
-
-    Example config::
-
-        audits:
-          myazaudit:
-            clouds: [myazkv]
-            events: [azkvnonrecoverableevent]
-    """
+class AzKVNonRecoverableEvent(AzureEvent):
+    """Emit a ``key_vault_non_recoverable_event`` for a ``key_vault`` record whose ``recoverable`` is not set."""
 
     CHECK = CHECK
     EVENT_TYPE = "key_vault_non_recoverable_event"
     EXT_TYPE = "key_vault"
-    FIELD = "recoverable"
+    FLAG = not_set("recoverable")

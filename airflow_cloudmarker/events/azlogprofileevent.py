@@ -32,18 +32,7 @@ CHECK = CheckMetadata(
 
 
 class AzLogProfileEvent(AzureEvent):
-    """Emit a ``log_profile_event`` for a ``log_profile_missing`` record (a subscription without a profile).
-
-    Params:
-        severity: severity of the finding (default: the check's, ``medium``).
-
-    Example config::
-
-        audits:
-          myazaudit:
-            clouds: [myazmonitor]
-            events: [azlogprofileevent]
-    """
+    """Emit a ``log_profile_event`` for a ``log_profile_missing`` record (a subscription without a profile)."""
 
     CHECK = CHECK
     EVENT_TYPE = "log_profile_event"

@@ -11,7 +11,7 @@ diagnostic settings, not log profiles.
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import AzureEvent, Problem, friendly_list, string_list
+from airflow_cloudmarker.azure.events import LogProfileEvent, Problem, friendly_list, string_list
 from airflow_cloudmarker.azure.normalize import field
 from airflow_cloudmarker.contract import CheckMetadata
 
@@ -36,26 +36,15 @@ CHECK = CheckMetadata(
 )
 
 
-class AzLogProfileMissingCategoryEvent(AzureEvent):
+class AzLogProfileMissingCategoryEvent(LogProfileEvent):
     """Emit a ``log_profile_missing_category_event`` for a log profile missing Write, Delete or Action.
 
     The event's ``com.finding_key`` is the missing categories (``Delete,Action``): a change in which
     categories are missing is a different finding.
-
-    Params:
-        severity: severity of the finding (default: the check's, ``low``).
-
-    Example config::
-
-        audits:
-          myazaudit:
-            clouds: [myazmonitor]
-            events: [azlogprofilemissingcategoryevent]
     """
 
     CHECK = CHECK
     EVENT_TYPE = "log_profile_missing_category_event"
-    COM_TYPE = "log_profile"
 
     def problems(self, ext: dict, com: dict, record: dict) -> list[Problem]:
         """One problem naming the required categories ``raw.categories`` lacks."""

@@ -11,7 +11,7 @@ settings, their successor, have no locations (they cover the whole subscription)
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import AzureEvent, Problem, friendly_list, string_list
+from airflow_cloudmarker.azure.events import LogProfileEvent, Problem, friendly_list, string_list
 from airflow_cloudmarker.contract import CheckMetadata
 
 CHECK = CheckMetadata(
@@ -31,25 +31,14 @@ CHECK = CheckMetadata(
 )
 
 
-class AzLogProfileMissingLocationEvent(AzureEvent):
+class AzLogProfileMissingLocationEvent(LogProfileEvent):
     """Emit a ``log_profile_missing_location_event`` for a log profile missing a location or ``global``.
 
     The event's ``ext.missing_locations`` lists them (sorted), and so does its ``com.finding_key``.
-
-    Params:
-        severity: severity of the finding (default: the check's, ``low``).
-
-    Example config::
-
-        audits:
-          myazaudit:
-            clouds: [myazmonitor]
-            events: [azlogprofilemissinglocationevent]
     """
 
     CHECK = CHECK
     EVENT_TYPE = "log_profile_missing_location_event"
-    COM_TYPE = "log_profile"
 
     def problems(self, ext: dict, com: dict, record: dict) -> list[Problem]:
         """One problem naming the subscription's locations (and ``global``) the profile does not list."""

@@ -12,7 +12,7 @@ retention control for their successor, diagnostic settings.
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import AzureEvent, Problem, check_number, is_number
+from airflow_cloudmarker.azure.events import LogProfileEvent, Problem, check_number, is_number
 from airflow_cloudmarker.contract import CheckMetadata
 
 CHECK = CheckMetadata(
@@ -32,7 +32,7 @@ CHECK = CheckMetadata(
 )
 
 
-class AzLogProfileRetentionEvent(AzureEvent):
+class AzLogProfileRetentionEvent(LogProfileEvent):
     """Emit a ``log_profile_retention_event`` for a log profile whose retention is shorter than the minimum.
 
     Params:
@@ -49,7 +49,6 @@ class AzLogProfileRetentionEvent(AzureEvent):
 
     CHECK = CHECK
     EVENT_TYPE = "log_profile_retention_event"
-    COM_TYPE = "log_profile"
 
     def __init__(self, _min_retention_days: int = 365, severity: str | None = None):
         super().__init__(severity)

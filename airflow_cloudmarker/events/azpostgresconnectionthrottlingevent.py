@@ -8,8 +8,9 @@ connection_throttling (the retired Single Server). Reads ``ext.connection_thrott
 
 from __future__ import annotations
 
+from airflow_cloudmarker.azure.events import PostgresServerEvent, is_false
 from airflow_cloudmarker.contract import CIS_AZURE_3
-from airflow_cloudmarker.events._azpostgres import PostgresParameterEvent, parameter_check
+from airflow_cloudmarker.events._azpostgres import parameter_check
 
 CHECK = parameter_check(
     "connection_throttle.enable",
@@ -20,9 +21,9 @@ CHECK = parameter_check(
 )
 
 
-class AzPostgresConnectionThrottlingEvent(PostgresParameterEvent):
+class AzPostgresConnectionThrottlingEvent(PostgresServerEvent):
     """Emit a ``postgres_connection_throttling_event`` for a server whose ``connection_throttling_enabled`` is False."""
 
     CHECK = CHECK
     EVENT_TYPE = "postgres_connection_throttling_event"
-    FIELD = "connection_throttling_enabled"
+    FLAG = is_false("connection_throttling_enabled")

@@ -7,8 +7,9 @@ the ``postgresql_server`` records of AzPostgres; a record that does not say give
 
 from __future__ import annotations
 
+from airflow_cloudmarker.azure.events import PostgresServerEvent, is_false
 from airflow_cloudmarker.contract import CIS_AZURE_3
-from airflow_cloudmarker.events._azpostgres import PostgresParameterEvent, parameter_check
+from airflow_cloudmarker.events._azpostgres import parameter_check
 
 CHECK = parameter_check(
     "log_checkpoints",
@@ -18,9 +19,9 @@ CHECK = parameter_check(
 )
 
 
-class AzPostgresLogCheckpointsEvent(PostgresParameterEvent):
+class AzPostgresLogCheckpointsEvent(PostgresServerEvent):
     """Emit a ``postgres_log_checkpoints_event`` for a server whose ``log_checkpoints_enabled`` is False."""
 
     CHECK = CHECK
     EVENT_TYPE = "postgres_log_checkpoints_event"
-    FIELD = "log_checkpoints_enabled"
+    FLAG = is_false("log_checkpoints_enabled")

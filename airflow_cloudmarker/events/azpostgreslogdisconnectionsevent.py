@@ -7,8 +7,9 @@ logs: together they tell who was connected and for how long. Reads ``ext.log_dis
 
 from __future__ import annotations
 
+from airflow_cloudmarker.azure.events import PostgresServerEvent, is_false
 from airflow_cloudmarker.contract import CIS_AZURE_3
-from airflow_cloudmarker.events._azpostgres import PostgresParameterEvent, parameter_check
+from airflow_cloudmarker.events._azpostgres import parameter_check
 
 CHECK = parameter_check(
     "log_disconnections",
@@ -18,9 +19,9 @@ CHECK = parameter_check(
 )
 
 
-class AzPostgresLogDisconnectionsEvent(PostgresParameterEvent):
+class AzPostgresLogDisconnectionsEvent(PostgresServerEvent):
     """Emit a ``postgres_log_disconnections_event`` for a server whose ``log_disconnections_enabled`` is False."""
 
     CHECK = CHECK
     EVENT_TYPE = "postgres_log_disconnections_event"
-    FIELD = "log_disconnections_enabled"
+    FLAG = is_false("log_disconnections_enabled")

@@ -7,7 +7,8 @@ log_duration left the CIS Azure benchmark before 2.0. Reads ``ext.log_duration_e
 
 from __future__ import annotations
 
-from airflow_cloudmarker.events._azpostgres import PostgresParameterEvent, parameter_check
+from airflow_cloudmarker.azure.events import PostgresServerEvent, is_false
+from airflow_cloudmarker.events._azpostgres import parameter_check
 
 CHECK = parameter_check(
     "log_duration",
@@ -17,9 +18,9 @@ CHECK = parameter_check(
 )
 
 
-class AzPostgresLogDurationEvent(PostgresParameterEvent):
+class AzPostgresLogDurationEvent(PostgresServerEvent):
     """Emit a ``postgres_log_duration_event`` for a server whose ``log_duration_enabled`` is False."""
 
     CHECK = CHECK
     EVENT_TYPE = "postgres_log_duration_event"
-    FIELD = "log_duration_enabled"
+    FLAG = is_false("log_duration_enabled")

@@ -9,9 +9,9 @@ the ``postgresql_server`` records of AzPostgres; a record without a number there
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import Problem, check_number, is_number
+from airflow_cloudmarker.azure.events import PostgresServerEvent, Problem, check_number, is_number
 from airflow_cloudmarker.contract import CIS_AZURE_3, CheckMetadata
-from airflow_cloudmarker.events._azpostgres import LINKS, PostgresServerEvent
+from airflow_cloudmarker.events._azpostgres import LINKS
 
 CHECK = CheckMetadata(
     check_id="azure_postgres_log_retention_too_short",

@@ -8,7 +8,7 @@ reported: Azure SQL cannot encrypt system databases with TDE, so an event for it
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import Problem, UnsetFlagEvent
+from airflow_cloudmarker.azure.events import AzureEvent, Problem, not_set
 from airflow_cloudmarker.azure.normalize import field
 from airflow_cloudmarker.contract import CIS_AZURE_3, CheckMetadata
 
@@ -34,13 +34,13 @@ def is_master(com: dict, record: dict) -> bool:
     return str(name).lower() == "master" or reference.lower().endswith("/databases/master")
 
 
-class AzSQLDatabaseTDEEvent(UnsetFlagEvent):
+class AzSQLDatabaseTDEEvent(AzureEvent):
     """Emit a ``sql_db_tde_event`` for a ``sql_db`` record whose ``tde_enabled`` is not set (master excepted)."""
 
     CHECK = CHECK
     EVENT_TYPE = "sql_db_tde_event"
     EXT_TYPE = "sql_db"
-    FIELD = "tde_enabled"
+    FLAG = not_set("tde_enabled")
 
     def problems(self, ext: dict, com: dict, record: dict) -> list[Problem]:
         """One problem when TDE is not enabled, except on the master database."""

@@ -9,7 +9,7 @@ AzStorageAccount (False: an event).
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import FalseFlagEvent
+from airflow_cloudmarker.azure.events import StorageAccountEvent, is_false
 from airflow_cloudmarker.contract import CIS_AZURE, CheckMetadata
 
 CHECK = CheckMetadata(
@@ -27,10 +27,9 @@ CHECK = CheckMetadata(
 )
 
 
-class AzStorageAccountAllowTrustedServicesEvent(FalseFlagEvent):
+class AzStorageAccountAllowTrustedServicesEvent(StorageAccountEvent):
     """Emit a ``storage_account_allow_trusted_services_event`` when ``trusted_services_allowed`` is False."""
 
     CHECK = CHECK
     EVENT_TYPE = "storage_account_allow_trusted_services_event"
-    EXT_TYPE = "storage_account_properties"
-    FIELD = "trusted_services_allowed"
+    FLAG = is_false("trusted_services_allowed")

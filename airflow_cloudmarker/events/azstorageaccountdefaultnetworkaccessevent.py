@@ -8,7 +8,7 @@ AzStorageAccount (True: an event).
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import TrueFlagEvent
+from airflow_cloudmarker.azure.events import StorageAccountEvent, is_true
 from airflow_cloudmarker.contract import CIS_AZURE, CheckMetadata
 
 CHECK = CheckMetadata(
@@ -26,10 +26,9 @@ CHECK = CheckMetadata(
 )
 
 
-class AzStorageAccountDefaultNetworkAccessEvent(TrueFlagEvent):
+class AzStorageAccountDefaultNetworkAccessEvent(StorageAccountEvent):
     """Emit a ``storage_account_default_network_access_event`` when ``default_network_access_allowed`` is True."""
 
     CHECK = CHECK
     EVENT_TYPE = "storage_account_default_network_access_event"
-    EXT_TYPE = "storage_account_properties"
-    FIELD = "default_network_access_allowed"
+    FLAG = is_true("default_network_access_allowed")

@@ -9,7 +9,7 @@ records without ``ext`` or ``com``; such records give no event.
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import FalseFlagEvent
+from airflow_cloudmarker.azure.events import StorageAccountEvent, is_false
 from airflow_cloudmarker.contract import CIS_AZURE, CheckMetadata
 
 CHECK = CheckMetadata(
@@ -26,10 +26,9 @@ CHECK = CheckMetadata(
 )
 
 
-class AzStorageAccountSecureTransferEvent(FalseFlagEvent):
+class AzStorageAccountSecureTransferEvent(StorageAccountEvent):
     """Emit a ``storage_account_secure_transfer_event`` when ``secure_transfer_required`` is False."""
 
     CHECK = CHECK
     EVENT_TYPE = "storage_account_secure_transfer_event"
-    EXT_TYPE = "storage_account_properties"
-    FIELD = "secure_transfer_required"
+    FLAG = is_false("secure_transfer_required")

@@ -32,18 +32,7 @@ CHECK = CheckMetadata(
 
 
 class AzVMOSDiskEncryptionEvent:
-    """Emit a ``vm_os_disk_encryption_event`` for a ``vm_instance_view`` record whose OS disk is unencrypted.
-
-    Params:
-        severity: severity of the finding (default: the check's, ``medium``).
-
-    Example config::
-
-        audits:
-          myazaudit:
-            clouds: [myazvm]
-            events: [azosdiskencryptionevent]
-    """
+    """Emit a ``vm_os_disk_encryption_event`` for a ``vm_instance_view`` record whose OS disk is unencrypted."""
 
     CHECK = CHECK
 

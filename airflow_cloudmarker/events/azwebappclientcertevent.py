@@ -9,7 +9,7 @@ apps that serve known clients, or leave it out of the audit.
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import UnsetFlagEvent
+from airflow_cloudmarker.azure.events import WebAppEvent, not_set
 from airflow_cloudmarker.contract import CIS_AZURE_2, CheckMetadata
 
 CHECK = CheckMetadata(
@@ -27,10 +27,9 @@ CHECK = CheckMetadata(
 )
 
 
-class AzWebAppClientCertEvent(UnsetFlagEvent):
+class AzWebAppClientCertEvent(WebAppEvent):
     """Emit a ``web_app_client_certificate_event`` for a ``web_app_config`` record without client certificates."""
 
     CHECK = CHECK
     EVENT_TYPE = "web_app_client_certificate_event"
-    EXT_TYPE = "web_app_config"
-    FIELD = "client_cert_enabled"
+    FLAG = not_set("client_cert_enabled")

@@ -7,7 +7,7 @@ records of AzWebApp (not set: an event).
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import UnsetFlagEvent
+from airflow_cloudmarker.azure.events import WebAppEvent, not_set
 from airflow_cloudmarker.contract import CIS_AZURE_3, CheckMetadata
 
 CHECK = CheckMetadata(
@@ -24,10 +24,9 @@ CHECK = CheckMetadata(
 )
 
 
-class AzWebAppHttp20Event(UnsetFlagEvent):
+class AzWebAppHttp20Event(WebAppEvent):
     """Emit a ``web_app_http20_event`` for a ``web_app_config`` record whose ``http20_enabled`` is not set."""
 
     CHECK = CHECK
     EVENT_TYPE = "web_app_http20_event"
-    EXT_TYPE = "web_app_config"
-    FIELD = "http20_enabled"
+    FLAG = not_set("http20_enabled")

@@ -7,7 +7,7 @@ HTTPS, so pages, cookies and credentials cross the network readable and can be a
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import UnsetFlagEvent
+from airflow_cloudmarker.azure.events import WebAppEvent, not_set
 from airflow_cloudmarker.contract import CIS_AZURE_3, CheckMetadata
 
 CHECK = CheckMetadata(
@@ -24,10 +24,9 @@ CHECK = CheckMetadata(
 )
 
 
-class AzWebAppHttpsEvent(UnsetFlagEvent):
+class AzWebAppHttpsEvent(WebAppEvent):
     """Emit a ``web_app_https_event`` for a ``web_app_config`` record whose ``https_only`` is not set."""
 
     CHECK = CHECK
     EVENT_TYPE = "web_app_https_event"
-    EXT_TYPE = "web_app_config"
-    FIELD = "https_only"
+    FLAG = not_set("https_only")

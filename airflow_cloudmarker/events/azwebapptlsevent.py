@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from airflow_cloudmarker.azure.events import AzureEvent, Problem, check_number
+from airflow_cloudmarker.azure.events import Problem, WebAppEvent, check_number
 from airflow_cloudmarker.contract import CIS_AZURE_3, CheckMetadata
 
 CHECK = CheckMetadata(
@@ -41,7 +41,7 @@ def tls_version(value: Any) -> float | None:
     return version if math.isfinite(version) else None
 
 
-class AzWebAppTLSEvent(AzureEvent):
+class AzWebAppTLSEvent(WebAppEvent):
     """Emit a ``web_app_tls_event`` for a ``web_app_config`` record whose minimum TLS version is too old.
 
     Params:
@@ -50,7 +50,6 @@ class AzWebAppTLSEvent(AzureEvent):
 
     CHECK = CHECK
     EVENT_TYPE = "web_app_tls_event"
-    EXT_TYPE = "web_app_config"
 
     def __init__(self, _min_tls_version: float = 1.2, severity: str | None = None):
         super().__init__(severity)

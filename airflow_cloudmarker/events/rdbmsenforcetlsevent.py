@@ -11,7 +11,7 @@ none); a record of another cloud is ignored, since the remediation is Azure's.
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import FalseFlagEvent
+from airflow_cloudmarker.azure.events import AzureEvent, is_false
 from airflow_cloudmarker.contract import CIS_AZURE_3, CheckMetadata
 
 CHECK = CheckMetadata(
@@ -34,13 +34,12 @@ CHECK = CheckMetadata(
 )
 
 
-class RDBMSEnforceTLSEvent(FalseFlagEvent):
+class RDBMSEnforceTLSEvent(AzureEvent):
     """Emit an ``rdbms_enforce_tls_event`` for an ``rdbms`` record whose ``com.tls_enforced`` is False."""
 
     CHECK = CHECK
     EVENT_TYPE = "rdbms_enforce_tls_event"
     COM_TYPE = "rdbms"
     CLOUDS = ("azure", None)
-    FIELD = "tls_enforced"
-    FLAG_IN = "com"
+    FLAG = is_false("tls_enforced", in_com=True)
     RESOURCE = "database server"

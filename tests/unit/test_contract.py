@@ -15,13 +15,25 @@ from support.cli import REPO_ROOT
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import contract, findings, plugins
-from airflow_cloudmarker.contract import CIS_AZURE, CIS_GCP, CheckMetadata
+from airflow_cloudmarker.contract import CIS_AZURE, CIS_AZURE_2, CIS_AZURE_3, CIS_GCP, CheckMetadata
 from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
 
 #: The CIS controls of /work/shared/spec/cis-mapping.md that the built-in checks may name (the
 #: newest benchmark of each cloud), with a word of the control's title the check's title must share.
 CIS_CONTROLS = {
-    CIS_AZURE: {"7.1": "RDP", "7.2": "SSH", "7.3": "UDP", "7.4": "HTTP"},
+    CIS_AZURE: {
+        **{"7.1": "RDP", "7.2": "SSH", "7.3": "UDP", "7.4": "HTTP"},
+        **{"8.3.1": "expiration", "8.3.2": "expiration", "8.3.3": "expiration", "8.3.4": "expiration"},
+        **{"8.3.5": "purge protection", "9.3.2.3": "Deny", "9.3.4": "secure transfer", "9.3.5": "trusted"},
+    },
+    # Controls that left the Foundations benchmark from 4.0 on (databases, App Service, VM extensions).
+    CIS_AZURE_3: {
+        **{"5.1.5": "encryption", "5.2.1": "secure transport", "5.3.1": "secure transport"},
+        **{"5.2.2": "checkpoint", "5.2.3": "throttling", "5.2.4": "logs", "5.2.6": "connection logging"},
+        **{"5.2.7": "disconnection", "8.7": "approved extensions", "9.1": "HTTPS Only"},
+        **{"9.4": "latest TLS version", "9.10": "HTTP20enabled"},
+    },
+    CIS_AZURE_2: {"9.4": "Client Certificates"},
     CIS_GCP: {"3.6": "SSH", "3.7": "RDP"},
 }
 
