@@ -48,6 +48,11 @@ def friendly_list(items: Iterable[Any]) -> str:
     return f"{', '.join(words[:-1])}, and {words[-1]}"
 
 
+def counted(number: float, noun: str) -> str:
+    """``1 day``, ``3 days``, ``2.5 days``: a number with its noun."""
+    return f"{number:g} {noun}{'' if number == 1 else 's'}"
+
+
 def guard(
     record: Any,
     *,

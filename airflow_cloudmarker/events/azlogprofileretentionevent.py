@@ -12,7 +12,7 @@ retention control for their successor, diagnostic settings.
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import LogProfileEvent, Problem, check_number, is_number
+from airflow_cloudmarker.azure.events import LogProfileEvent, Problem, check_number, counted, is_number
 from airflow_cloudmarker.contract import CheckMetadata
 
 CHECK = CheckMetadata(
@@ -61,5 +61,5 @@ class AzLogProfileRetentionEvent(LogProfileEvent):
             return self.ignored(com, "ext.retention_enabled is not true/false or ext.retention_days not a number")
         if enabled and days >= self._min_days or not enabled and days == 0:
             return []
-        retention = f"retention {'enabled' if enabled else 'disabled'}, {days:g} days"
+        retention = f"retention {'enabled' if enabled else 'disabled'}, {counted(days, 'day')}"
         return [Problem({"retention": retention, "min_days": f"{self._min_days:g}"})]

@@ -9,7 +9,7 @@ the ``postgresql_server`` records of AzPostgres; a record without a number there
 
 from __future__ import annotations
 
-from airflow_cloudmarker.azure.events import PostgresServerEvent, Problem, check_number, is_number
+from airflow_cloudmarker.azure.events import PostgresServerEvent, Problem, check_number, counted, is_number
 from airflow_cloudmarker.contract import CIS_AZURE_3, CheckMetadata
 from airflow_cloudmarker.events._azpostgres import LINKS
 
@@ -19,7 +19,7 @@ CHECK = CheckMetadata(
     severity="low",
     resource_type="postgresql_server",
     risk="Server logs (connections, errors, slow queries) are deleted before anyone investigates an incident.",
-    description="{cloud} {resource} {reference} keeps its logs for {days} days, fewer than {min_days}.",
+    description="{cloud} {resource} {reference} keeps its logs for {days}, fewer than {min_days}.",
     remediation="Set the server parameter logfiles.retention_days of {resource} {reference} to at least {min_days}.",
     links=LINKS,
     controls={CIS_AZURE_3: ["5.2.4"]},
@@ -48,4 +48,4 @@ class AzPostgresLogRetentionDaysEvent(PostgresServerEvent):
             return self.ignored(com, "ext.log_retention_days is not a number") if days is not None else []
         if days >= self._min_days:
             return []
-        return [Problem({"days": f"{days:g}", "min_days": f"{self._min_days:g}"})]
+        return [Problem({"days": counted(days, "day"), "min_days": f"{self._min_days:g}"})]
