@@ -66,7 +66,9 @@ def test_missing_category_event_shape_and_texts():
     assert_event_shape(
         event, source, "log_profile_missing_category_event", AzLogProfileMissingCategoryEvent.CHECK, "medium"
     )
-    assert event["com"]["description"] == f"Azure log profile {PROFILE} does not include the categories Delete and Action."
+    assert (
+        event["com"]["description"] == f"Azure log profile {PROFILE} does not include the categories Delete and Action."
+    )
     assert "Add the categories Delete and Action" in event["com"]["recommendation"]
 
 

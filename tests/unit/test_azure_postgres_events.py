@@ -109,7 +109,9 @@ def test_tls_not_enforced_on_the_original_test_record():
     assert event["com"]["description"] == f"Azure database server {SERVER} has TLS/SSL enforcement disabled."
 
 
-@pytest.mark.parametrize(("ext_type", "name"), [("postgresql_server", "PostgreSQL Server"), ("mysql_server", "MySQL Server")])
+@pytest.mark.parametrize(
+    ("ext_type", "name"), [("postgresql_server", "PostgreSQL Server"), ("mysql_server", "MySQL Server")]
+)
 def test_tls_not_enforced_names_the_server_kind(ext_type, name):
     source = record(ext_type, "rdbms", reference=SERVER)
     source["com"]["tls_enforced"] = False
