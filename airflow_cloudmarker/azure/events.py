@@ -165,9 +165,9 @@ def cloud_label(com: dict) -> str:
 
 
 def reference_of(com: dict) -> str:
-    """The source record's ``com.reference`` as text (``""`` when it has none)."""
+    """The source record's ``com.reference``, a resource id; ``""`` when it has none or it is not text."""
     reference = com.get("reference")
-    return str(reference) if reference not in (None, "", {}) else ""
+    return reference if isinstance(reference, str) else ""
 
 
 class AzureEvent:
