@@ -13,7 +13,7 @@ from airflow_cloudmarker.contract import CIS_AZURE, CheckMetadata
 
 CHECK = CheckMetadata(
     check_id="azure_storage_default_network_access_allowed",
-    title="Azure storage account allows access from all networks by default (default rule is not Deny)",
+    title="Azure storage account allows all networks: its default network access rule is not Deny",
     severity="medium",
     resource_type="storage_account",
     risk="The account is reachable from any network: a leaked key or SAS token is usable from anywhere on the "

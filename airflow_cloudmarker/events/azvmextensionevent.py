@@ -22,7 +22,7 @@ from airflow_cloudmarker.azure.events import AzureEvent, Problem, check_names, f
 from airflow_cloudmarker.contract import CIS_AZURE_3, CheckMetadata
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
 
 _LINKS = (
     "https://learn.microsoft.com/azure/virtual-machines/extensions/overview",
@@ -35,7 +35,7 @@ _APPROVED = {CIS_AZURE_3: ["8.7"]}
 
 BLACKLISTED_CHECK = CheckMetadata(
     check_id="azure_vm_blacklisted_extension",
-    title="Azure VM has a forbidden (blacklisted) extension, not only approved extensions",
+    title="Azure VM has a blacklisted (forbidden) extension installed",
     severity="high",
     resource_type=_RESOURCE,
     risk="A forbidden extension runs with full rights inside the machine: it can run commands, read data "
@@ -47,7 +47,7 @@ BLACKLISTED_CHECK = CheckMetadata(
 )
 UNAPPROVED_CHECK = CheckMetadata(
     check_id="azure_vm_unapproved_extension",
-    title="Azure VM has an extension that is not approved (only approved extensions)",
+    title="Azure VM has an extension installed that is not approved",
     severity="medium",
     resource_type=_RESOURCE,
     risk="An extension nobody approved runs with full rights inside the machine, outside the team's control.",
@@ -87,9 +87,9 @@ class AzVMExtensionEvent(AzureEvent):
 
     def __init__(
         self,
-        whitelisted: Sequence[str] | None = None,
-        blacklisted: Sequence[str] | None = None,
-        required: Sequence[str] | None = None,
+        whitelisted: list[str] | None = None,
+        blacklisted: list[str] | None = None,
+        required: list[str] | None = None,
         severity: str | None = None,
     ):
         super().__init__(severity)

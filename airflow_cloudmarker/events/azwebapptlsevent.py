@@ -17,7 +17,7 @@ from airflow_cloudmarker.contract import CIS_AZURE_3, CheckMetadata
 
 CHECK = CheckMetadata(
     check_id="azure_webapp_tls_below_minimum",
-    title="Azure web app does not use the latest TLS version (minimum TLS version below 1.2)",
+    title="Azure web app does not use the latest TLS version: its minimum TLS version is too old",
     severity="medium",
     resource_type="web_app",
     risk="Clients can connect with old TLS versions whose weaknesses let an attacker on the path read or "

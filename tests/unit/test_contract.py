@@ -30,7 +30,7 @@ CIS_CONTROLS = {
     CIS_AZURE_3: {
         **{"5.1.5": "encryption", "5.2.1": "secure transport", "5.3.1": "secure transport"},
         **{"5.2.2": "checkpoint", "5.2.3": "throttling", "5.2.4": "logs", "5.2.6": "connection logging"},
-        **{"5.2.7": "disconnection", "8.7": "approved extensions", "9.1": "HTTPS Only"},
+        **{"5.2.7": "disconnection", "8.7": "extension", "9.1": "HTTPS Only"},
         **{"9.4": "latest TLS version", "9.10": "HTTP20enabled"},
     },
     CIS_AZURE_2: {"9.4": "Client Certificates"},
