@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 _LINKS = (
     "https://learn.microsoft.com/azure/virtual-machines/extensions/overview",
-    "https://learn.microsoft.com/azure/governance/policy/concepts/guest-configuration",
+    "https://learn.microsoft.com/azure/virtual-machines/extensions/features-windows",
+    "https://learn.microsoft.com/azure/virtual-machines/extensions/features-linux",
 )
 _RESOURCE = "virtual_machine"
 #: CIS Azure 3.0 8.7, "Only approved extensions are installed" (Manual, L1); not in 6.0, whose
