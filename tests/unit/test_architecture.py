@@ -23,13 +23,14 @@ PACKAGE_DIR = REPO_ROOT / PACKAGE
 
 #: Top to bottom. An entry names a module or subpackage directly under the package ("" is the package itself).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("entry points", ("cli", "dags")),
+    ("entry points", ("cli", "dags", "ui")),
     ("runs", ("runner", "service", "dagfile", "retention")),
     ("process", ("environment", "metadb", "local_runs")),
     ("notifications", ("notify",)),
     ("DAG building", ("factory",)),
     ("task bodies", ("tasks",)),
     ("data flow", ("batches", "findings", "results")),
+    ("findings index", ("findings_index",)),
     ("plugins", ("clouds", "events", "stores", "alerts")),
     ("plugin helpers", ("hooks", "azure", "gcp")),
     ("framework", ("records", "plugins", "config", "contract")),
