@@ -90,7 +90,7 @@ def _cards(overview_line: dict) -> str:
     cards += [("Resolved", overview_line["resolved"], "resolved"), ("Muted", overview_line["muted"], "muted")]
     cards += [(s.capitalize(), overview_line["by_severity"][s], f"sev-{s}") for s in SEVERITIES]
     items = "".join(
-        f'<li class="card {cls}"><span class="label">{label}</span> '
+        f'<li class="card card-{cls}"><span class="label">{label}</span> '
         f'<span class="count" data-count="{cls}">{n}</span></li>'
         for label, n, cls in cards
     )
@@ -104,7 +104,7 @@ def chart(runs: list[RunSummary]) -> str:
         return ""
     top = max([1, *(max(r.total_open, r.new, r.resolved) for r in runs)])
     width = (CHART_WIDTH - 2 * CHART_PAD) / len(runs)
-    bar = max(1.0, width / 3)
+    bar = min(24.0, max(1.0, width / 3))
 
     def y(n: int) -> float:
         return CHART_HEIGHT - CHART_PAD - n * (CHART_HEIGHT - 2 * CHART_PAD) / top
