@@ -54,6 +54,8 @@ ORCHESTRATION = (
     "environment",
     "metadb",
     "local_runs",
+    "findings_index",
+    "ui",
 )
 
 
@@ -226,6 +228,15 @@ def test_the_checks_catch_what_they_must(tmp_path):
     assert "events.myevent:1 imports tasks: a plugin must not import" in problems
     assert "events.myevent:2 imports clouds._shared: private module" in problems
     assert "0 entry points: " in describe(graph) and "events.myevent -> clouds._shared, tasks" in describe(graph)
+
+
+def test_nothing_imports_the_ui_plugin():
+    """``ui`` is an entry point Airflow loads (``airflow.plugins``); no module of ours may depend on it."""
+    graph = import_graph()
+    users = sorted(
+        short(m) for m, edges in graph.items() if top_name(m) != "ui" and any(top_name(t) == "ui" for t in edges)
+    )
+    assert users == []
 
 
 def test_environment_imports_no_airflow():
