@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_cloudmarker import contract
+from airflow_cloudmarker import findings_index as index
 from airflow_cloudmarker import records as rec
 from airflow_cloudmarker.util import SEVERITIES
 
@@ -498,11 +499,21 @@ class StateStore:
         finally:
             os.close(fd)
 
+    @contextlib.contextmanager
+    def new_index(self, run_id: str, run_time: str, snapshot_name: str) -> Iterator[index.IndexWriter]:
+        """Write the UI's index of a snapshot beside it (``findings_index``); deleted when the block raises."""
+        writer = index.IndexWriter(self._path, run_id, run_time, snapshot_name)
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
+
     def prune(self, keep: set[str | None]) -> None:
         """Delete the snapshots HEAD no longer names and the HEAD temp files of killed runs.
 
         Unnamed snapshots are a retried run's first try or older runs. The ``damaged-*`` folders are
-        left for the user.
+        left for the user. The index of the snapshots deleted goes with them.
         """
         folder = self._path("")
         if not folder.exists():
@@ -511,6 +522,7 @@ class StateStore:
             stale_tmp = path.name.startswith(f"{HEAD_NAME}.") and path.name.endswith(".tmp")
             if (path.name.endswith(".jsonl") and path.name not in keep) or stale_tmp:
                 path.unlink(missing_ok=True)
+        index.prune(self._path, keep)
 
     def move_aside(self) -> tuple[str, list[str]]:
         """Move HEAD.json and every snapshot into a new ``damaged-<UTC time>/`` folder beside them.
@@ -680,13 +692,14 @@ def track(
             outcome.recovered = _recover(store, damage)
             baseline = _Baseline()
         seen: set[str] = set()
-        with store.new_snapshot(run_id) as write:
+        with store.new_snapshot(run_id) as write, store.new_index(run_id, run_time, write.name) as indexed:
             for event in events:
                 com = _annotate(event, baseline, run_time, match)
                 fid = com["finding_id"]
                 if fid not in seen:
                     seen.add(fid)
                     _count(outcome, com)
+                    indexed.found(com)
                     write(
                         {
                             "id": fid,
@@ -704,14 +717,18 @@ def track(
                     continue
                 if not scope.complete(finding):
                     write(finding)  # its cloud or check failed this run: nothing can be concluded
+                    indexed.carried(finding)
                     outcome.carried += 1
                     continue
                 gone = resolved_event(finding, run_time)
                 _mute(gone["com"], finding.get("event_key"), match)
                 _count(outcome, gone["com"])
+                indexed.resolved(gone["com"])
                 emit(gone)
             store.complete(write)
+            indexed.close()
             store.write_head(_new_head(store, run_id, run_time, write, baseline, outcome))
+        index.record_run(store._path, indexed.summary)  # after HEAD: history lists committed runs only
         store.prune({write.name, baseline.name})
     return outcome
 

@@ -104,6 +104,14 @@ class Service:
         with open(self.home / "simple_auth_manager_passwords.json.generated") as f:
             return json.load(f)[user]
 
+    def token_of(self, user: str) -> str:
+        """A JWT of ``user`` (POST /auth/token), as the UI's login gets it."""
+        response = httpx.post(
+            f"{self.base_url}/auth/token", json={"username": user, "password": self.password(user)}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()["access_token"]
+
     # REST API v2, as the UI uses it
     def token(self) -> str:
         if self._token is None:
@@ -332,6 +340,7 @@ timezone: Asia/Kolkata
 """
 
 _SHARED: dict[str, Service] = {}
+UI_USERS = "admin:admin,viewer:viewer,outsider:"
 
 
 def shared_local_service(config: object) -> Service:
@@ -346,7 +355,9 @@ def shared_local_service(config: object) -> Service:
     out = root / "out"
     cfg = root / "cloudmarker.yaml"
     cfg.write_text(MANUAL_AND_DAILY_CONFIG.format(out=out, schedule="06:30"))
-    env = deployment_env(root / "airflow", [str(cfg)])
+    # Users of three kinds for the UI plugin's auth tests: a VIEWER reads every DAG, a user without a
+    # role reads none (SimpleAuthManager has no per-DAG grants outside multi-team mode), admin everything.
+    env = deployment_env(root / "airflow", [str(cfg)], AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=UI_USERS)
     service = start_service(env, root / "cloudmarker.log", [str(cfg)])
     service.out_dir = out  # type: ignore[attr-defined]
     _SHARED["local"] = service

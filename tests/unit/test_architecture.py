@@ -23,13 +23,14 @@ PACKAGE_DIR = REPO_ROOT / PACKAGE
 
 #: Top to bottom. An entry names a module or subpackage directly under the package ("" is the package itself).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("entry points", ("cli", "dags")),
+    ("entry points", ("cli", "dags", "ui")),
     ("runs", ("runner", "service", "dagfile", "retention")),
     ("process", ("environment", "metadb", "local_runs")),
     ("notifications", ("notify",)),
     ("DAG building", ("factory",)),
     ("task bodies", ("tasks",)),
     ("data flow", ("batches", "findings", "results")),
+    ("findings index", ("findings_index",)),
     ("plugins", ("clouds", "events", "stores", "alerts")),
     ("plugin helpers", ("hooks", "azure", "gcp")),
     ("framework", ("records", "plugins", "config", "contract")),
@@ -53,6 +54,8 @@ ORCHESTRATION = (
     "environment",
     "metadb",
     "local_runs",
+    "findings_index",
+    "ui",
 )
 
 
@@ -225,6 +228,15 @@ def test_the_checks_catch_what_they_must(tmp_path):
     assert "events.myevent:1 imports tasks: a plugin must not import" in problems
     assert "events.myevent:2 imports clouds._shared: private module" in problems
     assert "0 entry points: " in describe(graph) and "events.myevent -> clouds._shared, tasks" in describe(graph)
+
+
+def test_nothing_imports_the_ui_plugin():
+    """``ui`` is an entry point Airflow loads (``airflow.plugins``); no module of ours may depend on it."""
+    graph = import_graph()
+    users = sorted(
+        short(m) for m, edges in graph.items() if top_name(m) != "ui" and any(top_name(t) == "ui" for t in edges)
+    )
+    assert users == []
 
 
 def test_environment_imports_no_airflow():
