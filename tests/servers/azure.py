@@ -41,6 +41,9 @@ LIST_PATHS = {
     "providers/microsoft.storage/storageaccounts": "storage_account",
     "resourcegroups": "resource_group",
 }
+#: List paths (after /subscriptions/{id}) that answer an empty list until an estate module adds items:
+#: a subscription without MySQL servers or web apps lists none, as ARM does.
+EMPTY_LISTS = ("providers/Microsoft.DBforMySQL/flexibleServers", "providers/Microsoft.Web/sites")
 ARM_TYPES = {
     "virtual_machine": "Microsoft.Compute/virtualMachines",
     "app_gateway": "Microsoft.Network/applicationGateways",
@@ -256,6 +259,9 @@ class FakeAzure:
         self.collections: dict[str, list[dict]] = {}  # lower-case ARM path -> items of a paged list endpoint
         self.objects: dict[str, Any] = {}  # lower-case ARM path -> body of a GET
         self.routes: list[tuple[re.Pattern, Callable[..., tuple[int, dict[str, str], Any]]]] = []
+        for sid in self.subs:
+            for path in EMPTY_LISTS:
+                self.add_list(f"/subscriptions/{sid}/{path}", [])
         self._lock = threading.Lock()
         self._tokens: set[str] = set()
         ca = trustme.CA()
