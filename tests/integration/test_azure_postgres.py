@@ -163,3 +163,55 @@ def test_unsharded_read_reads_every_subscription(azure):
     records = list(AzPostgres(**params(azure, threads=3)).read())
     assert len(records) == 6
     assert {r["ext"]["subscription_id"] for r in records} == set(azure.subscription_ids())
+
+
+AUDIT = """\
+plugins:
+  azpostgres:
+    params:
+      tenant: {tenant}
+      client: {client}
+      secret: {secret}
+      authority_host: {url}
+      resource_manager_url: {url}
+      retry_backoff: 0
+
+audits:
+  mypgaudit:
+    clouds:
+      - azpostgres
+    stores:
+      - filestore
+    alerts:
+      - filestore
+
+run:
+  - mypgaudit
+"""
+
+
+def run_audit(home, az):
+    from airflow_cloudmarker import config as config_mod
+    from airflow_cloudmarker import runner
+
+    (home.parent / "work" / "cloudmarker.yaml").write_text(
+        AUDIT.format(tenant=az.tenant, client=az.client, secret=az.secret, url=az.url)
+    )
+    config = config_mod.load_config(config_mod.DEFAULT_CONFIG_PATHS)
+    (result,) = runner.run_now(config, config_mod.DEFAULT_CONFIG_PATHS)
+    return result
+
+
+def test_base_config_key_end_to_end_with_one_failing_server(airflow_db, azure, out_dir, home):
+    """``cloudmarker -n`` with the base config's ``azpostgres``: one mapped fetch task per subscription;
+    a server whose parameters cannot be read fails only its subscription's task."""
+    bad = azure_rdbms.server_id(1, azure_rdbms.PG, "pg-1-partial")
+    azure.fail[f"^{bad}/configurations$"] = 403
+    result = run_audit(home, azure)
+    assert result.state == "failed"
+    assert result.failed_tasks == ["fetch_azpostgres"]
+    records = json.loads((out_dir / "mypgaudit_azpostgres.json").read_text())
+    assert sorted(r["raw"]["name"] for r in records) == ["pg-0-healthy", "pg-0-partial", "pg-0-unhealthy"]
+    assert {r["com"]["tls_enforced"] for r in records} == {True, False, None}
+    assert all(r["com"]["origin_worker"] == "mypgaudit_azpostgres" for r in records)
+    assert azure.secret not in (out_dir / "mypgaudit_azpostgres.json").read_text()

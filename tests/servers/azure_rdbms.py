@@ -15,10 +15,11 @@ Per subscription ``N`` (resource group ``rg-db-N``):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import threading
+from pathlib import Path
+from typing import Any
 
-if TYPE_CHECKING:
-    from servers.azure import FakeAzure
+from servers.azure import FakeAzure
 
 PG = "Microsoft.DBforPostgreSQL/flexibleServers"
 MYSQL = "Microsoft.DBforMySQL/flexibleServers"
@@ -212,3 +213,13 @@ def populate(az: FakeAzure) -> None:
             f"/subscriptions/{sid}/providers/{SITES}",
             [web_app(index, f"app-{index}", "app"), web_app(index, f"func-{index}", "functionapp")],
         )
+
+
+def serve_in_process(directory: str, info: Any, **kwargs: Any) -> None:
+    """``servers.azure.serve_in_process`` with this estate added (for bench/bench_azure.py)."""
+    latency = kwargs.pop("latency", 0.0)
+    with FakeAzure(Path(directory), **kwargs) as az:
+        populate(az)
+        az.latency = latency
+        info.put((az.url, az.ca_file, az.tenant, az.client, az.secret, list(az.subs)))
+        threading.Event().wait()
