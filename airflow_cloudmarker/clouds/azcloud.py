@@ -134,7 +134,7 @@ class AzCloud(arm.SubscriptionCloud):
 
         def mysql_servers() -> Iterator[dict]:
             for server in itertools.islice(mysql.servers.list(), self._max_recs):
-                raw = server.serialize(keep_readonly=True)  # an msrest model: as_dict() would be snake_case
+                raw = _arm_shape(server)
                 failures.count()
                 try:
                     tls = self._mysql_tls_enforced(mysql, raw)
@@ -189,7 +189,7 @@ class _Failures:
             self.total += 1
 
     def add(self, name: str, exc: BaseException) -> None:
-        log.warning("AzCloud: could not read %s of %s: %s", MYSQL_TLS_PARAMETER, name, exc)
+        log.warning("AzCloud: could not read %s of %s: %s", MYSQL_TLS_PARAMETER, name, _one_line(exc))
         with self._lock:
             self.names.append(name)
             self.first = self.first or exc
@@ -198,9 +198,22 @@ class _Failures:
         if not self.names:
             return
         names = sorted(self.names)
-        first_line = (str(getattr(self.first, "message", None) or self.first).strip().splitlines() or [""])[0][:300]
         raise arm.ItemReadError(
             f"{plugin}: the {MYSQL_TLS_PARAMETER} parameter of {len(names)} of {self.total} MySQL servers could "
-            f"not be read ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}): "
-            f"{type(self.first).__name__}: {first_line}"
+            f"not be read ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}): {_one_line(self.first)}"
         )
+
+
+def _arm_shape(model: Any) -> dict:
+    """A model as ARM's JSON (camelCase, resource fields under ``properties``), like every other record's raw.
+
+    azure-mgmt-mysqlflexibleservers 1 is an msrest-style SDK, whose ``as_dict()`` flattens to snake_case;
+    its ``serialize`` gives the wire shape. Newer (TypeSpec) models' ``as_dict()`` already does.
+    """
+    serialize = getattr(model, "serialize", None)
+    return serialize(keep_readonly=True) if callable(serialize) else model.as_dict()
+
+
+def _one_line(exc: BaseException | None) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"

@@ -279,7 +279,9 @@ class FakeAzure:
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         server.request_queue_size = 256
-        server.socket = self._context.wrap_socket(server.socket, server_side=True)
+        # The TLS handshake happens in each connection's own thread (``_Handler.setup``), not in the
+        # accept loop: there, 16 clients connecting at once would wait for each other's handshakes.
+        server.socket = self._context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self._server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.url = f"https://127.0.0.1:{server.server_address[1]}"
@@ -426,6 +428,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go in two writes: avoid 40 ms delayed-ACK stalls
     fake: FakeAzure
+
+    def setup(self) -> None:
+        """Finish the TLS handshake in this connection's thread, then set up the streams."""
+        self.request.do_handshake()
+        super().setup()
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
