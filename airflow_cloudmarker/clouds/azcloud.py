@@ -1,25 +1,33 @@
-"""AzCloud: every subscription's VMs, network resources, storage accounts and resource groups, plus NSG rules.
+"""AzCloud: every subscription's resources (VMs, network, storage, MySQL servers, web apps...), NSG rules.
 
-One list call per subscription per resource type (the tutorial's promise: few API calls, fast). The
-subscriptions are the shards: the DAG maps one fetch task per subscription, so Celery workers share a
-large tenant and one failing subscription fails only its own task.
+One list call per subscription per resource type (the tutorial's promise: few API calls, fast), and
+one per-item call: the ``require_secure_transport`` parameter of each MySQL server (TLS enforcement
+is a server parameter on flexible servers). The subscriptions are the shards: the DAG maps one fetch
+task per subscription, so Celery workers share a large tenant and one failing subscription fails
+only its own task.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
+import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.azure import arm
+from airflow_cloudmarker.azure import arm, rdbms
 from airflow_cloudmarker.azure.normalize import field, firewall_rule_com, nsg_rules
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-#: ext.record_type of each resource type, and the common com.record_type where one exists.
-COMMON_TYPES = {"virtual_machine": "compute"}
+log = logging.getLogger(__name__)
+
+#: The common com.record_type of a resource type where one exists; other types use their ext.record_type.
+COMMON_TYPES = {"virtual_machine": "compute", "mysql_server": "rdbms", "subscription": "subscription"}
+#: The MySQL server parameter read per server (the only per-item call AzCloud makes).
+MYSQL_TLS_PARAMETER = "require_secure_transport"
 
 
 class AzCloud(arm.SubscriptionCloud):
@@ -36,6 +44,12 @@ class AzCloud(arm.SubscriptionCloud):
         authority_host, resource_manager_url: login and ARM endpoints for sovereign clouds (or a test server).
         retry_backoff: backoff factor in seconds for retried 5xx responses (429 waits as Retry-After says).
 
+    Calls per subscription: the subscription, one (paged) list per resource type, and one
+    ``configurations.get(rg, server, "require_secure_transport")`` per MySQL flexible server, the
+    only per-item call (flexible servers keep TLS enforcement in that parameter, not on the server).
+    A server whose parameter cannot be read is left out; once every other record is out, one
+    ``ItemReadError`` names it and fails the fetch task (so its findings are not wrongly resolved).
+
     Example config::
 
         plugins:
@@ -48,29 +62,34 @@ class AzCloud(arm.SubscriptionCloud):
     def read(self, shard: str | None = None) -> Iterator[dict]:
         """Yield the records of one subscription (``shard``), or of every subscription when not sharded."""
         cred = self._credential()
+        failures = _Failures()
         jobs: list[Callable[[], Iterable[dict]]] = []
         if shard is None:
             for sub in arm.list_subscriptions(self._settings, cred, self._max_subs, self._transport):
                 known: Future = Future()
                 known.set_result(sub)
-                jobs.extend(self._subscription_jobs(cred, field(sub, "subscription_id"), known, None))
+                jobs.extend(self._subscription_jobs(cred, field(sub, "subscription_id"), known, None, failures))
         else:
-            jobs.extend(self._subscription_jobs(cred, shard, Future(), shard))
+            jobs.extend(self._subscription_jobs(cred, shard, Future(), shard, failures))
         yield from util.stream_parallel(jobs, self._threads)
+        failures.raise_if_any(type(self).__name__)
 
     def _subscription_jobs(
-        self, cred: Any, sub_id: str, sub: Future, fetch: str | None
+        self, cred: Any, sub_id: str, sub: Future, fetch: str | None, failures: _Failures
     ) -> list[Callable[[], Iterable[dict]]]:
         """The subscription record, then one job per resource type: exactly one (paged) list call each.
 
         In a shard only the id is known: the first job gets the subscription while the list calls run,
         and they wait for it (``sub``) before shaping their records. The first job always starts first
         (the pool runs jobs in order), so a waiting job never waits for a job that was never started.
+        The MySQL job comes next: it makes one more call per server after its list, so it starts early.
         """
         from azure.mgmt.compute import ComputeManagementClient
+        from azure.mgmt.mysqlflexibleservers import MySQLManagementClient
         from azure.mgmt.network import NetworkManagementClient
         from azure.mgmt.resource.resources import ResourceManagementClient
         from azure.mgmt.storage import StorageManagementClient
+        from azure.mgmt.web import WebSiteManagementClient
 
         kwargs = arm.client_kwargs(self._settings, self._transport)
 
@@ -88,6 +107,7 @@ class AzCloud(arm.SubscriptionCloud):
         network = NetworkManagementClient(cred, sub_id, **kwargs)
         storage = StorageManagementClient(cred, sub_id, **kwargs)
         resources = ResourceManagementClient(cred, sub_id, **kwargs)
+        web = WebSiteManagementClient(cred, sub_id, **kwargs)
         listers: dict[str, Callable[[], Iterable[Any]]] = {
             "virtual_machine": compute.virtual_machines.list_all,
             "app_gateway": network.application_gateways.list_all,
@@ -97,6 +117,7 @@ class AzCloud(arm.SubscriptionCloud):
             "public_ip": network.public_ip_addresses.list_all,
             "storage_account": storage.storage_accounts.list,
             "resource_group": resources.resource_groups.list,
+            "web_apps": web.web_apps.list,
         }
 
         def job(record_type: str, lister: Callable[[], Iterable[Any]]) -> Callable[[], Iterator[dict]]:
@@ -109,16 +130,37 @@ class AzCloud(arm.SubscriptionCloud):
 
             return run
 
-        return [subscription] + [job(t, f) for t, f in listers.items()]
+        mysql = MySQLManagementClient(cred, sub_id, **kwargs)
+
+        def mysql_servers() -> Iterator[dict]:
+            for server in itertools.islice(mysql.servers.list(), self._max_recs):
+                raw = _arm_shape(server)
+                failures.count()
+                try:
+                    tls = self._mysql_tls_enforced(mysql, raw)
+                except Exception as exc:
+                    failures.add(raw.get("id") or str(raw.get("name")), exc)
+                    continue
+                record = self._record("mysql_server", raw, sub.result())
+                record["com"]["tls_enforced"] = tls
+                yield record
+
+        return [subscription, mysql_servers] + [job(t, f) for t, f in listers.items()]
+
+    @staticmethod
+    def _mysql_tls_enforced(client: Any, server: dict) -> bool | None:
+        """``require_secure_transport`` of one MySQL flexible server (None when the server has no such parameter)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            parameter = client.configurations.get(arm.resource_group(server["id"]), server["name"], MYSQL_TLS_PARAMETER)
+        except ResourceNotFoundError:
+            return None
+        return rdbms.tls_enforced({MYSQL_TLS_PARAMETER: parameter.value})
 
     @staticmethod
     def _record(record_type: str, raw: dict, sub: dict) -> dict:
-        reference = raw.get("id") or f"/subscriptions/{field(sub, 'subscription_id')}"
-        return {
-            "raw": raw,
-            "ext": {**arm.subscription_ext(sub), "record_type": record_type},
-            "com": {"cloud_type": "azure", "record_type": COMMON_TYPES.get(record_type), "reference": reference},
-        }
+        return arm.record(record_type, COMMON_TYPES.get(record_type, record_type), raw, sub, raw.get("id"))
 
     @staticmethod
     def _firewall_rules(nsg: dict, sub: dict) -> Iterator[dict]:
@@ -131,3 +173,47 @@ class AzCloud(arm.SubscriptionCloud):
                 ),
                 "com": firewall_rule_com(rule),
             }
+
+
+class _Failures:
+    """The MySQL servers of one read whose parameter could not be read (filled from several threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.names: list[str] = []
+        self.first: BaseException | None = None
+        self.total = 0
+
+    def count(self) -> None:
+        with self._lock:
+            self.total += 1
+
+    def add(self, name: str, exc: BaseException) -> None:
+        log.warning("AzCloud: could not read %s of %s: %s", MYSQL_TLS_PARAMETER, name, _one_line(exc))
+        with self._lock:
+            self.names.append(name)
+            self.first = self.first or exc
+
+    def raise_if_any(self, plugin: str) -> None:
+        if not self.names:
+            return
+        names = sorted(self.names)
+        raise arm.ItemReadError(
+            f"{plugin}: the {MYSQL_TLS_PARAMETER} parameter of {len(names)} of {self.total} MySQL servers could "
+            f"not be read ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}): {_one_line(self.first)}"
+        )
+
+
+def _arm_shape(model: Any) -> dict:
+    """A model as ARM's JSON (camelCase, resource fields under ``properties``), like every other record's raw.
+
+    azure-mgmt-mysqlflexibleservers 1 is an msrest-style SDK, whose ``as_dict()`` flattens to snake_case;
+    its ``serialize`` gives the wire shape. Newer (TypeSpec) models' ``as_dict()`` already does.
+    """
+    serialize = getattr(model, "serialize", None)
+    return serialize(keep_readonly=True) if callable(serialize) else model.as_dict()
+
+
+def _one_line(exc: BaseException | None) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"

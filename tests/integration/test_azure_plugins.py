@@ -1,4 +1,5 @@
-"""AzCloud and AzVM with the real azure-identity / azure-mgmt-* clients against the local HTTPS server.
+"""AzCloud and AzVM with the real azure-identity / azure-mgmt-* clients against the local HTTPS server
+(its built-in estate plus the MySQL servers and web apps of ``servers.azure_rdbms``).
 
 No Airflow DAG here: the plugins are called as the fetch tasks call them (``shards()``, ``read(shard)``).
 """
@@ -11,9 +12,10 @@ from collections import Counter
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from servers import azure_rdbms
 from servers.azure import LIST_PATHS, FakeAzure
 
-from airflow_cloudmarker.azure.arm import AzureAuthError
+from airflow_cloudmarker.azure.arm import AzureAuthError, ItemReadError
 from airflow_cloudmarker.clouds.azcloud import AzCloud
 from airflow_cloudmarker.clouds.azvm import AzVM
 
@@ -22,6 +24,7 @@ from airflow_cloudmarker.clouds.azvm import AzVM
 def azure(tmp_path, monkeypatch):
     """A fresh server (2 subscriptions, 3 VMs each, pages of 2 items) whose CA the SDKs trust."""
     with FakeAzure(tmp_path / "ca", subscriptions=2, vms=3, page_size=2) as az:
+        azure_rdbms.populate(az)
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", az.ca_file)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
         yield az
@@ -49,20 +52,28 @@ def test_azcloud_one_list_call_per_type_per_subscription_plus_pages(azure):
     assert shards == list(azure.subs)
     records = [r for shard in shards for r in cloud.read(shard)]
     cloud.done()
-    # 2 subscriptions: 3 VMs, 1 NSG with 2 custom + 6 default rules, one of everything else each.
+    # 2 subscriptions: 3 VMs, 1 NSG with 2 custom + 6 default rules, 2 MySQL servers, 2 web apps,
+    # one of everything else each.
     assert by_type(records) == {
         "virtual_machine": 6,
         "firewall_rule": 16,
         **{t: 2 for t in ("subscription", "app_gateway", "lb", "nic", "nsg", "public_ip", "storage_account")},
         "resource_group": 2,
+        "mysql_server": 4,
+        "web_apps": 4,
     }
     counts = azure.counts()
     for sub in shards:
-        for path in LIST_PATHS:
-            calls = sum(n for (m, p), n in counts.items() if p.lower() == f"/subscriptions/{sub}/{path}")
+        for path in [*LIST_PATHS, f"providers/{azure_rdbms.MYSQL}", f"providers/{azure_rdbms.SITES}"]:
+            calls = sum(n for (m, p), n in counts.items() if p.lower() == f"/subscriptions/{sub}/{path}".lower())
             # one list call per type; the 3 VMs come in 2 pages (the second through nextLink)
             assert calls == (2 if path.endswith("virtualmachines") else 1), (sub, path)
         assert counts[("GET", f"/subscriptions/{sub}")] == 1
+    # the only per-item calls: the require_secure_transport parameter of each MySQL server
+    parameter_gets = [p for (m, p) in counts if "/configurations/" in p]
+    assert len(parameter_gets) == 4 and all(counts[("GET", p)] == 1 for p in parameter_gets)
+    # the subscription list, then per subscription: its get, 10 lists, a second VM page, 2 parameters
+    assert len(azure.arm_calls()) == 1 + 2 * (1 + 10 + 1 + 2)
     assert counts[("POST", f"/{azure.tenant}/oauth2/v2.0/token")] == 1  # one token for all calls
 
 
@@ -96,6 +107,8 @@ def test_azcloud_unsharded_read_and_limits(azure):
     assert {r["ext"]["subscription_id"] for r in records} == {next(iter(azure.subs))}
     assert by_type(records)["virtual_machine"] == 1
     assert by_type(records)["firewall_rule"] == 8  # the NSG's rules (the limit counts resources)
+    assert by_type(records)["mysql_server"] == 1
+    assert sum(1 for _, p, _ in azure.calls if "/configurations/" in p) == 1
     assert AzCloud(**params(azure, _max_subs=1)).shards() == [next(iter(azure.subs))]
 
 
@@ -174,3 +187,65 @@ def test_connection_id_supplies_the_credentials(azure, monkeypatch):
     cloud = AzCloud(conn_id="azure_audit", authority_host=azure.url, resource_manager_url=azure.url)
     assert cloud.shards() == list(azure.subs)
     assert azure.secret not in repr(cloud._settings)
+
+
+def test_azcloud_every_mysql_server_with_its_tls_enforcement(azure):
+    sub_id = azure_rdbms.subscription_id(1)
+    records = list(AzCloud(**params(azure)).read(sub_id))
+    mysql = {r["raw"]["name"]: r for r in records if r["ext"]["record_type"] == "mysql_server"}
+    assert sorted(mysql) == ["mysql-1-plain", "mysql-1-tls"]  # the original stopped after the first
+    tls, plain = mysql["mysql-1-tls"], mysql["mysql-1-plain"]
+    assert tls["com"] == {
+        "cloud_type": "azure",
+        "record_type": "rdbms",
+        "reference": azure_rdbms.server_id(1, azure_rdbms.MYSQL, "mysql-1-tls"),
+        "tls_enforced": True,
+    }
+    assert plain["com"]["tls_enforced"] is False
+    assert plain["ext"]["subscription_id"] == sub_id and plain["ext"]["tenant_id"] == azure.tenant
+    # raw is the ARM shape like every other record (the MySQL SDK's as_dict() would flatten it)
+    assert plain["raw"]["properties"]["fullyQualifiedDomainName"] == "mysql-1-plain.mysql.database.azure.com"
+    assert plain["raw"]["properties"]["storage"]["storageSizeGB"] == 20
+
+
+def test_azcloud_web_apps_and_a_common_type_on_every_record(azure):
+    records = list(AzCloud(**params(azure)).read(azure_rdbms.subscription_id(0)))
+    apps = {r["raw"]["name"]: r for r in records if r["ext"]["record_type"] == "web_apps"}
+    assert sorted(apps) == ["app-0", "func-0"]
+    assert apps["func-0"]["raw"]["kind"] == "functionapp"
+    assert apps["app-0"]["raw"]["properties"]["httpsOnly"] is True
+    assert apps["app-0"]["com"] == {
+        "cloud_type": "azure",
+        "record_type": "web_apps",
+        "reference": azure_rdbms.server_id(0, azure_rdbms.SITES, "app-0"),
+    }
+    common = {r["ext"]["record_type"]: r["com"]["record_type"] for r in records}
+    assert common == {
+        "subscription": "subscription",
+        "virtual_machine": "compute",
+        "mysql_server": "rdbms",
+        "firewall_rule": "firewall_rule",
+        **{t: t for t in ("app_gateway", "lb", "nic", "nsg", "public_ip", "storage_account", "resource_group")},
+        "web_apps": "web_apps",
+    }
+
+
+def test_azcloud_failing_mysql_parameter_names_the_server_after_every_other_record(azure):
+    sub_id = azure_rdbms.subscription_id(0)
+    bad = azure_rdbms.server_id(0, azure_rdbms.MYSQL, "mysql-0-tls")
+    azure.fail[f"^{bad}/configurations/require_secure_transport$"] = 403
+    records = []
+    with pytest.raises(ItemReadError) as info:
+        records.extend(AzCloud(**params(azure)).read(sub_id))
+    assert str(info.value).startswith("AzCloud: the require_secure_transport parameter of 1 of 2 MySQL servers")
+    assert bad in str(info.value) and "AuthorizationFailed" in str(info.value)
+    assert [r["raw"]["name"] for r in records if r["ext"]["record_type"] == "mysql_server"] == ["mysql-0-plain"]
+    assert by_type(records)["firewall_rule"] == 8 and by_type(records)["web_apps"] == 2  # the rest came through
+
+
+def test_azcloud_mysql_server_without_the_parameter_has_unknown_tls(azure):
+    server = azure_rdbms.server_id(0, azure_rdbms.MYSQL, "mysql-0-plain")
+    del azure.objects[f"{server}/configurations/require_secure_transport".lower()]  # answers 404 now
+    records = list(AzCloud(**params(azure)).read(azure_rdbms.subscription_id(0)))
+    plain = next(r for r in records if r["raw"].get("name") == "mysql-0-plain")
+    assert plain["com"]["tls_enforced"] is None

@@ -41,6 +41,9 @@ LIST_PATHS = {
     "providers/microsoft.storage/storageaccounts": "storage_account",
     "resourcegroups": "resource_group",
 }
+#: List paths (after /subscriptions/{id}) that answer an empty list until an estate module adds items:
+#: a subscription without MySQL servers or web apps lists none, as ARM does.
+EMPTY_LISTS = ("providers/Microsoft.DBforMySQL/flexibleServers", "providers/Microsoft.Web/sites")
 ARM_TYPES = {
     "virtual_machine": "Microsoft.Compute/virtualMachines",
     "app_gateway": "Microsoft.Network/applicationGateways",
@@ -256,6 +259,9 @@ class FakeAzure:
         self.collections: dict[str, list[dict]] = {}  # lower-case ARM path -> items of a paged list endpoint
         self.objects: dict[str, Any] = {}  # lower-case ARM path -> body of a GET
         self.routes: list[tuple[re.Pattern, Callable[..., tuple[int, dict[str, str], Any]]]] = []
+        for sid in self.subs:
+            for path in EMPTY_LISTS:
+                self.add_list(f"/subscriptions/{sid}/{path}", [])
         self._lock = threading.Lock()
         self._tokens: set[str] = set()
         ca = trustme.CA()
@@ -273,7 +279,9 @@ class FakeAzure:
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         server.request_queue_size = 256
-        server.socket = self._context.wrap_socket(server.socket, server_side=True)
+        # The TLS handshake happens in each connection's own thread (``_Handler.setup``), not in the
+        # accept loop: there, 16 clients connecting at once would wait for each other's handshakes.
+        server.socket = self._context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self._server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.url = f"https://127.0.0.1:{server.server_address[1]}"
@@ -420,6 +428,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go in two writes: avoid 40 ms delayed-ACK stalls
     fake: FakeAzure
+
+    def setup(self) -> None:
+        """Finish the TLS handshake in this connection's thread, then set up the streams."""
+        self.request.do_handshake()
+        super().setup()
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
