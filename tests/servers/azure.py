@@ -393,9 +393,9 @@ class FakeAzure:
         rest = "/".join(lowered[2:])
         if not rest:
             return 200, sub["sub"]
-        if rest in LIST_PATHS:
-            return self._page(path, query, sub[LIST_PATHS[rest]])
         key = path.lower().rstrip("/")
+        if rest in LIST_PATHS:  # the built-in estate, then any items add_list put at the same path
+            return self._page(path, query, sub[LIST_PATHS[rest]] + self.collections.get(key, []))
         if key in self.collections:
             return self._page(path, query, self.collections[key])
         if key in self.objects:
