@@ -270,10 +270,8 @@ class FakeAzure:
     # -- lifecycle ---------------------------------------------------------------------------------
     def __enter__(self) -> FakeAzure:
         handler = type("Handler", (_Handler,), {"fake": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.request_queue_size = 256
-        server.socket = self._context.wrap_socket(server.socket, server_side=True)
+        server = _Server(("127.0.0.1", 0), handler)
+        server.context = self._context
         self._server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.url = f"https://127.0.0.1:{server.server_address[1]}"
@@ -414,6 +412,27 @@ class FakeAzure:
         if end < len(items):
             body["nextLink"] = f"{self.url}{path}?api-version={query['api-version'][0]}&$skiptoken={end}"
         return 200, body
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # listen() runs in the constructor, so the backlog must be a class attribute: with the default
+    # of 5, a burst of new connections (one per client thread) overflows it while the serving
+    # thread does TLS handshakes, and the dropped SYNs are retried by the kernel only after 1 s.
+    request_queue_size = 256
+    context: ssl.SSLContext
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs on the connection's own thread, as on a real server: on the
+        # listening socket it would run in the accept loop, one connection after the other.
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
