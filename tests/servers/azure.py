@@ -276,12 +276,8 @@ class FakeAzure:
     # -- lifecycle ---------------------------------------------------------------------------------
     def __enter__(self) -> FakeAzure:
         handler = type("Handler", (_Handler,), {"fake": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.request_queue_size = 256
-        # The TLS handshake happens in each connection's own thread (``_Handler.setup``), not in the
-        # accept loop: there, 16 clients connecting at once would wait for each other's handshakes.
-        server.socket = self._context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        server = _Server(("127.0.0.1", 0), handler)
+        server.context = self._context
         self._server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.url = f"https://127.0.0.1:{server.server_address[1]}"
@@ -401,9 +397,9 @@ class FakeAzure:
         rest = "/".join(lowered[2:])
         if not rest:
             return 200, sub["sub"]
-        if rest in LIST_PATHS:
-            return self._page(path, query, sub[LIST_PATHS[rest]])
         key = path.lower().rstrip("/")
+        if rest in LIST_PATHS:  # the built-in estate, then any items add_list put at the same path
+            return self._page(path, query, sub[LIST_PATHS[rest]] + self.collections.get(key, []))
         if key in self.collections:
             return self._page(path, query, self.collections[key])
         if key in self.objects:
@@ -424,15 +420,31 @@ class FakeAzure:
         return 200, body
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # listen() runs in the constructor, so the backlog must be a class attribute: with the default
+    # of 5, a burst of new connections (one per client thread) overflows it while the serving
+    # thread does TLS handshakes, and the dropped SYNs are retried by the kernel only after 1 s.
+    request_queue_size = 256
+    context: ssl.SSLContext
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs on the connection's own thread, as on a real server: on the
+        # listening socket it would run in the accept loop, one connection after the other.
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go in two writes: avoid 40 ms delayed-ACK stalls
     fake: FakeAzure
-
-    def setup(self) -> None:
-        """Finish the TLS handshake in this connection's thread, then set up the streams."""
-        self.request.do_handshake()
-        super().setup()
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
