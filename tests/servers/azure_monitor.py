@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 LOG_PROFILES = "providers/Microsoft.Insights/logprofiles"
 DIAGNOSTIC_SETTINGS = "providers/Microsoft.Insights/diagnosticSettings"
+STORAGE = "Microsoft.Storage/storageAccounts"
 REGIONS = ("eastus", "westeurope", "japaneast")
 
 
@@ -37,7 +38,7 @@ def location(sid: str, name: str) -> dict:
 
 def log_profile(sid: str, locations: list[str], categories: list[str], retention: dict | None) -> dict:
     props: dict[str, Any] = {
-        "storageAccountId": f"/subscriptions/{sid}/resourceGroups/rg-logs/providers/Microsoft.Storage/storageAccounts/logs",
+        "storageAccountId": f"/subscriptions/{sid}/resourceGroups/rg-logs/providers/{STORAGE}/logs",
         "serviceBusRuleId": None,
         "locations": locations,
         "categories": categories,

@@ -21,7 +21,14 @@ from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
 #: The CIS controls of /work/shared/spec/cis-mapping.md that the built-in checks may name (the
 #: newest benchmark of each cloud), with a word of the control's title the check's title must share.
 CIS_CONTROLS = {
-    CIS_AZURE: {"7.1": "RDP", "7.2": "SSH", "7.3": "UDP", "7.4": "HTTP"},
+    CIS_AZURE: {
+        "7.1": "RDP",
+        "7.2": "SSH",
+        "7.3": "UDP",
+        "7.4": "HTTP",
+        "6.1.1.1": "diagnostic setting",
+        "6.1.1.2": "categories",
+    },
     CIS_GCP: {"3.6": "SSH", "3.7": "RDP"},
 }
 
