@@ -5,7 +5,8 @@ ARM JSON (``properties.vaultUri``, ``enableSoftDelete``, ``enablePurgeProtection
 ``enableRbacAuthorization``), served by ``FakeAzure.add_list``.
 
 Data plane (``FakeAzure.add_route``): each vault lives under ``{az.url}/vaults/{name}`` and answers
-``GET .../secrets`` and ``GET .../keys`` in Key Vault's wire format: ``{"value": [...], "nextLink"}``
+``GET .../secrets`` and ``GET .../keys`` (and ``GET .../secrets/{name}``, a secret with its value, which
+AzKV must never call) in Key Vault's wire format: ``{"value": [...], "nextLink"}``
 pages of ``{"id" (secrets) / "kid" (keys), "attributes": {"enabled", "exp", "nbf", "created", "updated",
 "recoveryLevel", "recoverableDays"}, "tags", "contentType", "managed"}`` with Unix-time attributes.
 Item ids keep Key Vault's public form ``https://{vault}.vault.azure.net/keys/{name}``: the SDK parses
@@ -44,6 +45,10 @@ class Vault:
     arm: dict
     secrets: list[dict] = field(default_factory=list)
     keys: list[dict] = field(default_factory=list)
+
+    def secret_value(self, name: str) -> str:
+        """The value ``GET /secrets/{name}`` would return (lists never carry it)."""
+        return f"s3cr3t-value-of-{self.arm['name']}-{name}"
 
 
 def _attributes(enabled: bool, expires: bool, index: int) -> dict:
@@ -142,10 +147,10 @@ class KeyVaultPlane:
         return 401, {"WWW-Authenticate": header}, body
 
     def handle(self, method: str, path: str, query: dict, headers: Any, body: str) -> tuple[int, dict, Any]:
-        m = re.fullmatch(r"/vaults/([^/]+)/(keys|secrets)", path)
+        m = re.fullmatch(r"/vaults/([^/]+)/(keys|secrets)(?:/([^/]+)(?:/[^/]+)?)?", path)
         if not m or method != "GET":
             return 404, {}, {"error": {"code": "NotFound", "message": f"no data-plane endpoint {method} {path}"}}
-        name, collection = m.groups()
+        name, collection, item = m.groups()
         token = (headers.get("Authorization") or "").removeprefix("Bearer ")
         with self.az._lock:
             known = token in self.az._tokens
@@ -159,6 +164,8 @@ class KeyVaultPlane:
         if (name, collection) in self.denied:
             return 403, {}, forbidden(name, collection, vault.arm["properties"].get("enableRbacAuthorization"))
         items = getattr(vault, collection)
+        if item is not None:
+            return self.get_item(vault, collection, item)
         start = int(query.get("$skiptoken", ["0"])[0])
         end = start + self.page_size
         page: dict[str, Any] = {"value": items[start:end], "nextLink": None}
@@ -166,6 +173,17 @@ class KeyVaultPlane:
             version = query["api-version"][0]
             page["nextLink"] = f"{self.az.url}/vaults/{name}/{collection}?api-version={version}&$skiptoken={end}"
         return 200, {}, page
+
+    @staticmethod
+    def get_item(vault: Vault, collection: str, name: str) -> tuple[int, dict, Any]:
+        """``GET /secrets/{name}``: the secret with its value (what AzKV must never ask for); a key's JWK."""
+        id_key = "kid" if collection == "keys" else "id"
+        found = next((i for i in getattr(vault, collection) if i[id_key].rsplit("/", 1)[1] == name), None)
+        if found is None:
+            return 404, {}, {"error": {"code": f"{collection[:-1].title()}NotFound", "message": f"no {name}"}}
+        if collection == "secrets":
+            return 200, {}, {**found, "value": vault.secret_value(name)}
+        return 200, {}, {**found, "key": {"kid": found["kid"], "kty": "RSA", "n": "AQAB-modulus", "e": "AQAB"}}
 
 
 def forbidden(vault: str, collection: str, rbac: bool) -> dict:
@@ -193,7 +211,7 @@ def install(az: FakeAzure) -> KeyVaultPlane:
         vaults = make_vaults(az, index, sid)
         az.add_list(f"/subscriptions/{sid}/{API_PATH}", [v.arm for v in vaults])
         plane.vaults.update((v.arm["name"], v) for v in vaults)
-    az.add_route(r"/vaults/[^/]+/(keys|secrets)", plane.handle)
+    az.add_route(r"/vaults/[^/]+/(keys|secrets)(/.*)?", plane.handle)
     return plane
 
 
