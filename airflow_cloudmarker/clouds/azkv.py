@@ -19,6 +19,7 @@ that is meant to have no data-plane access sets ``keys_and_secrets: false``.
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,28 @@ VAULT, SECRETS, KEYS = "vault", "secrets", "keys"
 
 class KeyVaultAccessError(RuntimeError):
     """A vault's data plane refused to list its keys or secrets; the message says what to grant."""
+
+
+class _OneTokenAtATime:
+    """The plugin's credential for the data-plane clients, asked for one token at a time.
+
+    Many threads meet Key Vault's challenge at once; each would fetch the same vault token
+    (a login round trip each), while one after the other they find it in the credential's cache.
+    """
+
+    def __init__(self, credential: Any):
+        self._credential = credential
+        self._lock = threading.Lock()
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        """The credential's ``get_token``, serialized."""
+        with self._lock:
+            return self._credential.get_token(*scopes, **kwargs)
+
+    def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
+        """The credential's ``get_token_info``, serialized (azure-core prefers it when present)."""
+        with self._lock:
+            return self._credential.get_token_info(*scopes, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -102,13 +125,20 @@ class AzKV(arm.ResourceCloud):
         # _max_recs counts vaults, but each vault is up to three items: list_items applies it to the
         # vaults, and the base class's cap on items is lifted.
         self._max_vaults, self._max_recs = self._max_recs, None
+        self._data_plane_credential: _OneTokenAtATime | None = None
+        self._wrap_lock = threading.Lock()
 
     def clients(self, cred: Any, subscription_id: str, kwargs: dict[str, Any]) -> _Clients:
         """A KeyVaultManagementClient for the subscription, and what the data-plane clients share with it."""
         from azure.mgmt.keyvault import KeyVaultManagementClient
 
+        with self._wrap_lock:  # the listings of all subscriptions call this at once
+            if self._data_plane_credential is None:
+                self._data_plane_credential = _OneTokenAtATime(cred)
         data_plane = {k: v for k, v in kwargs.items() if k not in ("base_url", "credential_scopes")}
-        return _Clients(KeyVaultManagementClient(cred, subscription_id, **kwargs), cred, data_plane)
+        return _Clients(
+            KeyVaultManagementClient(cred, subscription_id, **kwargs), self._data_plane_credential, data_plane
+        )
 
     def list_items(self, clients: _Clients, sub: dict) -> Iterator[tuple[str, Any]]:
         """Each vault of the subscription (one paged list call), as up to three items: vault, secrets, keys."""

@@ -270,9 +270,13 @@ class FakeAzure:
     # -- lifecycle ---------------------------------------------------------------------------------
     def __enter__(self) -> FakeAzure:
         handler = type("Handler", (_Handler,), {"fake": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
         server.daemon_threads = True
+        # listen() takes the backlog when the server is activated: set it first, or 5 it is, and a burst
+        # of new connections (a TLS handshake each, in the accept thread) loses SYNs for 1 s retransmits
         server.request_queue_size = 256
+        server.server_bind()
+        server.server_activate()
         server.socket = self._context.wrap_socket(server.socket, server_side=True)
         self._server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
