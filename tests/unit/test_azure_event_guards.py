@@ -20,6 +20,7 @@ AZURE_EVENTS = [
 ]
 
 RECORD_TYPES = [
+    "activity_log_diagnostic_settings",
     "key_vault",
     "key_vault_key",
     "key_vault_secret",
@@ -60,10 +61,10 @@ FIELDS = [
 ]
 
 
-def test_the_23_events_of_the_original_are_built_on_azure_events():
+def test_the_corpus_covers_the_23_events_of_the_original_and_the_diagnostic_settings_event():
     names = {cls.__name__ for cls in AZURE_EVENTS}
-    assert len(names) == 23, sorted(names)
-    assert {"AzVMExtensionEvent", "RDBMSEnforceTLSEvent", "AzKVKeyNoExpiryEvent"} <= names
+    assert len(names) == 24, sorted(names)
+    assert {"AzVMExtensionEvent", "RDBMSEnforceTLSEvent", "AzActivityLogDiagnosticSettingEvent"} <= names
 
 
 def hostile_records():

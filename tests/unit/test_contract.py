@@ -25,6 +25,7 @@ CIS_CONTROLS = {
         **{"7.1": "RDP", "7.2": "SSH", "7.3": "UDP", "7.4": "HTTP"},
         **{"8.3.1": "expiration", "8.3.2": "expiration", "8.3.3": "expiration", "8.3.4": "expiration"},
         **{"8.3.5": "purge protection", "9.3.2.3": "Deny", "9.3.4": "secure transfer", "9.3.5": "trusted"},
+        **{"6.1.1.1": "diagnostic setting", "6.1.1.2": "categories"},
     },
     # Controls that left the Foundations benchmark from 4.0 on (databases, App Service, VM extensions).
     CIS_AZURE_3: {
