@@ -182,6 +182,13 @@ ABILITIES: tuple[Ability, ...] = (
         "[core] max_map_length); only with shards",
     ),
     Ability(
+        "api_counts",
+        ("clouds",),
+        "method api_counts() returning a dict of counter names to ints (such as calls, throttled)",
+        "called after read() is exhausted, before done(); the fetch task adds up the counts of its "
+        "shards and logs them in its summary line and its manifest (api_counts); an error in it is ignored",
+    ),
+    Ability(
         "abort",
         ("stores", "alerts"),
         "method abort() taking no arguments",
@@ -245,6 +252,20 @@ def shard_groups(shards: Sequence[Any], groups: int) -> list[list[Any]]:
     return packed
 
 
+def api_counts(obj: Any) -> dict[str, int]:
+    """The plugin's ``api_counts()`` (its int values only), or {} when it has none or it fails."""
+    method = _callable_attr(obj, "api_counts")
+    if method is None:
+        return {}
+    try:
+        counts = method()
+    except Exception:  # a counter must never fail a fetch that read everything
+        return {}
+    if not isinstance(counts, Mapping):
+        return {}
+    return {str(k): v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
 def keeps_every_event(cls_or_obj: Any) -> bool:
     """True when a store or alert gets every event whatever ``alert_on`` says (it is a record)."""
     return getattr(cls_or_obj, "keeps_every_event", False) is True
@@ -267,6 +288,11 @@ def ability_problems(cls: type, kind: str) -> list[str]:
         shards = getattr(cls, "shards", None)
         if shards is not None and not callable(shards):
             problems.append(f"{name}.shards must be a method returning the list of shards; define def shards(self)")
+        counts = getattr(cls, "api_counts", None)
+        if counts is not None and not callable(counts):
+            problems.append(
+                f"{name}.api_counts must be a method returning a dict of counts; define def api_counts(self)"
+            )
         for attribute, example in (("max_parallel_shards", 8), ("max_shard_groups", 32)):
             value = getattr(cls, attribute, None)
             if value is not None and not _positive_int(value):

@@ -7,6 +7,7 @@ batches in and out through ``batches``, stamp ``com`` and log what happened in n
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import functools
@@ -181,8 +182,9 @@ def fetch(audit_key: str, plugin: PluginConfig, limits: batches.BatchLimits) -> 
         sink.take(instance.read())
     finally:  # also when the cloud fails half-way: what was repaired or skipped so far is told
         sink.close()
+    counts = contract.api_counts(instance)
     instance.done()
-    manifest = sink.writer.manifest(kind="cloud", plugin_key=plugin.key, skipped=sink.skipped.count)
+    manifest = sink.writer.manifest(kind="cloud", plugin_key=plugin.key, skipped=sink.skipped.count, api_counts=counts)
     _log_fetched(plugin.key, manifest, started)
     return manifest
 
@@ -208,6 +210,8 @@ def fetch_shards(
     class_name = f"{cls.__module__}.{cls.__qualname__}"
     sink = _RecordSink(ti, limits, rec.origin_stamp(audit_key, version, plugin.key, class_name, "cloud"), plugin.key)
     failures: dict[str, str] = {}
+    counts: collections.Counter[str] = collections.Counter()
+    counting = threading.Lock()
     started = time.monotonic()
 
     def reader(shard: Any) -> Callable[[], Iterator[dict]]:
@@ -215,6 +219,9 @@ def fetch_shards(
             try:
                 instance = plugin_loader.instantiate(cls, plugin.params)
                 yield from instance.read(shard)
+                shard_counts = contract.api_counts(instance)
+                with counting:
+                    counts.update(shard_counts)
                 instance.done()
             except Exception as exc:  # this shard only: the group goes on
                 name = _shard_name(shard)
@@ -233,8 +240,9 @@ def fetch_shards(
         skipped=sink.skipped.count,
         shards=len(group),
         failed_shards=sorted(failures),
+        api_counts=dict(counts),
     )
-    _log_fetched(f"{plugin.key} ({len(group)} shards)", manifest, started)
+    _log_fetched(f"{plugin.key} ({len(group)} shard{'s' if len(group) != 1 else ''})", manifest, started)
     if failures:
         batches.push_manifest(ti, manifest)  # the other shards' records still reach checks and stores
         first = next(iter(sorted(failures)))
@@ -258,12 +266,15 @@ def _listing(names: Sequence[str], limit: int = 10) -> str:
 
 
 def _log_fetched(prefix: str, manifest: dict, started: float) -> None:
+    """The fetch task's summary line, with the plugin's API counts (calls, throttled calls) when it keeps them."""
+    counts = manifest.get("api_counts") or {}
     log.info(
-        "%s: read %d records in %d batches in %.1f s",
+        "%s: read %d records in %d batches in %.1f s%s",
         prefix,
         manifest["records"],
         manifest["batches"],
         time.monotonic() - started,
+        "".join(f"; {value} {name.replace('_', ' ')}" for name, value in counts.items()),
     )
 
 

@@ -122,6 +122,10 @@ class GCPCloud:
         """API calls made so far (token requests excluded)."""
         return self._api.calls if self._api else 0
 
+    def api_counts(self) -> dict[str, int]:
+        """The API calls of this instance, for the fetch task's summary line (token requests excluded)."""
+        return {"api_calls": self.calls}
+
     # -- plugin protocol ----------------------------------------------------------------------------
 
     def _projects(self) -> list[dict]:

@@ -138,6 +138,10 @@ def test_azcloud_tutorial_config_with_one_failing_subscription(airflow_db, azure
     assert {tuple(e["com"]["exposed_ports"]) for e in events} == {(22,)}
     assert all(e["com"]["reference"].endswith("/securityRules/allow-ssh") for e in events)
     assert [s for _, p, s in azure.calls if p.endswith("/virtualMachines")].count(429) == 1
+    summary = [line for line in (tmp_path / "cloudmarker.log").read_text().splitlines() if "shard): read" in line]
+    assert len(summary) == len(azure.subs) and "; 1 throttled calls" in "".join(summary), (
+        summary
+    )  # one line per fetch task
     assert not secret_found_under(out_dir, azure.secret)
     assert not secret_found_under(os.environ["AIRFLOW_HOME"], azure.secret)
 
