@@ -11,6 +11,7 @@ import collections
 import contextlib
 import datetime as dt
 import functools
+import gc
 import logging
 import os
 import threading
@@ -61,7 +62,8 @@ def _reported(body: Callable[..., Any]) -> Callable[..., Any]:
 
             raise AirflowFailException("cloudmarker -n was interrupted (Ctrl-C); task not started")
         try:
-            return body(*args, **kwargs)
+            with _long_lived_objects_frozen():
+                return body(*args, **kwargs)
         except Exception as exc:
             plugin = next((a for a in args if isinstance(a, PluginConfig)), None)
             if plugin is None:
@@ -73,6 +75,23 @@ def _reported(body: Callable[..., Any]) -> Callable[..., Any]:
             raise
 
     return run
+
+
+@contextlib.contextmanager
+def _long_lived_objects_frozen() -> Iterator[None]:
+    """Keep the garbage collector off the objects that exist before the task body runs.
+
+    A task process holds Airflow's millions of long-lived objects (modules, classes, the ORM), and
+    decoding a batch creates hundreds of thousands of dicts, which triggers collections that walk
+    all of them: half the time of decoding a batch went to the collector. Records are acyclic and
+    freed by reference counting; ``gc.freeze()`` moves what exists now out of the collector's
+    reach for the task's duration (cycles among new objects are still collected).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 #: How a failing task body is named in its one-line cause, when not by its own name.
