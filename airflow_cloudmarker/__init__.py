@@ -51,6 +51,13 @@ def _options() -> dict[str, dict[str, str | None]]:
             "4000000",
             "1000000",
         ),
+        "max_shard_groups": _option(
+            "Mapped fetch tasks a sharded cloud's shards (subscriptions, projects) are packed into at most, "
+            "unless the plugin's max_shard_groups says otherwise; never more than [core] max_map_length.",
+            "integer",
+            "32",
+            "64",
+        ),
     }
 
 

@@ -40,6 +40,8 @@ AUDIT_PLUGIN_LISTS = ("clouds", "stores", "events", "alerts")
 AUDIT_OPTIONS = ("alert_on",)
 #: A plugin's ``on_error`` (beside ``plugin`` and ``params``): what an event plugin raising on a record does.
 ON_ERROR_CHOICES = ("fail", "skip")
+#: The keys of a ``plugins`` entry; any other key is taken as a param, with a warning.
+PLUGIN_ENTRY_KEYS = ("plugin", "params", "on_error", "max_shard_groups")
 TOP_LEVEL_KEYS = ("plugins", "audits", "run", "logger", "schedule", "timezone", "email", "mutelist")
 #: The conditions of a ``mutelist`` rule, each a list; a rule matches when every one it gives matches.
 MUTE_CONDITIONS = ("audits", "events", "record_types", "references", "finding_ids")
@@ -69,6 +71,8 @@ class PluginConfig:
     source: str
     #: An event plugin's ``on_error``: ``fail`` its task when eval() raises on a record, or ``skip`` the record.
     on_error: str = "fail"
+    #: A sharded cloud's ``max_shard_groups``: at most this many mapped fetch tasks (None: the plugin's or default).
+    max_shard_groups: int | None = None
 
 
 @dataclass(frozen=True)
@@ -416,14 +420,15 @@ def _plugin_entry(report: _Report, key: str, entry: Any) -> PluginConfig | None:
     if params is None:
         return None
     on_error = _on_error(report, key, entry.get("on_error", "fail"))
-    extra = {k: v for k, v in entry.items() if k not in ("plugin", "params", "on_error")}
+    groups = _max_shard_groups(report, key, entry.get("max_shard_groups"))
+    extra = {k: v for k, v in entry.items() if k not in PLUGIN_ENTRY_KEYS}
     if extra:
         report.warnings.append(
             f"{where}: keys {', '.join(map(str, extra))} are beside 'plugin'/'params'; "
             f"taking them as params (move them under 'params' to silence this warning)"
         )
         params = {**extra, **params}
-    return PluginConfig(key, entry.get("plugin"), dict(params), report.source("plugins", key), on_error)
+    return PluginConfig(key, entry.get("plugin"), dict(params), report.source("plugins", key), on_error, groups)
 
 
 def _plugin_params(report: _Report, key: str, params: Any) -> dict[str, Any] | None:
@@ -447,6 +452,19 @@ def _on_error(report: _Report, key: str, on_error: Any) -> str:
         f"{report.where('plugins', key, 'on_error')}: must be one of {', '.join(ON_ERROR_CHOICES)}, not {on_error!r}"
     )
     return "fail"
+
+
+def _max_shard_groups(report: _Report, key: str, value: Any) -> int | None:
+    """A sharded cloud's ``max_shard_groups`` (None when unset); a value that is not a positive integer is reported."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        report.fatal.append(
+            f"{report.where('plugins', key, 'max_shard_groups')}: must be a positive integer such as 32 "
+            f"(how many fetch tasks a sharded cloud's shards are packed into), not {value!r}"
+        )
+        return None
+    return value
 
 
 class _PluginChecks:

@@ -49,15 +49,21 @@ class CloudPlugin(Protocol):
 class ShardedCloudPlugin(Protocol):
     """A cloud plugin that splits its work: ``shards()`` lists the parts, ``read(shard)`` reads one.
 
-    Each shard is a small JSON value (a subscription id, a project id, a list of them); the DAG
-    maps one fetch task per shard. Optional: ``max_parallel_shards`` (see ``ABILITIES``).
+    Each shard is a small JSON value (a subscription id, a project id); the DAG packs the shards
+    into at most ``max_shard_groups`` groups and maps one fetch task per group, which reads its
+    shards concurrently, each on a fresh instance. Optional: ``max_parallel_shards`` and
+    ``max_shard_groups`` (see ``ABILITIES``).
     """
 
     def shards(self) -> Sequence[Any]:
         """List the shards, each a small JSON value; called in a task of its own, before any read()."""
 
     def read(self, shard: Any) -> Iterable[dict[str, Any]]:
-        """Yield the records of one shard, on a fresh instance per shard (shards may run in parallel)."""
+        """Yield the records of one shard, on a fresh instance per shard (shards run in parallel threads).
+
+        Raising fails this shard only: the group's other shards are read and delivered, then the
+        fetch task fails naming the shard (and the cloud's findings stay open).
+        """
 
     def done(self) -> None:
         """Release connections once read(shard) is exhausted; not called when it raised."""
@@ -146,6 +152,8 @@ class Ability:
 
 
 DEFAULT_MAX_PARALLEL_SHARDS = 8
+#: At most this many mapped fetch tasks per sharded cloud, unless the plugin or its config says otherwise.
+DEFAULT_MAX_SHARD_GROUPS = 32
 
 #: Every optional ability, in one place. Anything not listed here is not looked for.
 ABILITIES: tuple[Ability, ...] = (
@@ -153,15 +161,32 @@ ABILITIES: tuple[Ability, ...] = (
         "shards",
         ("clouds",),
         "method shards() returning a list of small JSON values",
-        "the DAG gets a shards_<key> task calling shards(), then maps one fetch task per shard, "
-        "each calling read(shard); one failing shard fails only its own task",
+        "the DAG gets a shards_<key> task calling shards() and packing the shards into at most "
+        "max_shard_groups groups, then maps one fetch task per group, which calls read(shard) on a fresh "
+        "instance per shard; a failing shard is reported by its id, the other shards' records are delivered, "
+        "then the task fails (and the cloud's findings stay open)",
     ),
     Ability(
         "max_parallel_shards",
         ("clouds",),
         f"positive int class attribute (default {DEFAULT_MAX_PARALLEL_SHARDS})",
-        "at most this many shards of one run are fetched at once (the mapped fetch task's "
-        "max_active_tis_per_dagrun); only with shards",
+        "one fetch task reads at most this many of its shards at once (threads), and at most this many "
+        "fetch tasks of the cloud run at once (max_active_tis_per_dagrun); only with shards",
+    ),
+    Ability(
+        "max_shard_groups",
+        ("clouds",),
+        "positive int class attribute (the plugin's max_shard_groups config key overrides it; without "
+        f"either, [cloudmarker] max_shard_groups, default {DEFAULT_MAX_SHARD_GROUPS})",
+        "the shards are packed into at most this many mapped fetch tasks (never more than Airflow's "
+        "[core] max_map_length); only with shards",
+    ),
+    Ability(
+        "api_counts",
+        ("clouds",),
+        "method api_counts() returning a dict of counter names to ints (such as calls, throttled)",
+        "called after read() is exhausted, before done(); the fetch task adds up the counts of its "
+        "shards and logs them in its summary line and its manifest (api_counts); an error in it is ignored",
     ),
     Ability(
         "abort",
@@ -204,6 +229,43 @@ def max_parallel_shards(cls_or_obj: Any) -> int:
     return value if _positive_int(value) else DEFAULT_MAX_PARALLEL_SHARDS
 
 
+def max_shard_groups(cls_or_obj: Any) -> int | None:
+    """The plugin's own ``max_shard_groups``, or None when it declares none (the framework's default applies)."""
+    value = getattr(cls_or_obj, "max_shard_groups", None)
+    return value if _positive_int(value) else None
+
+
+def shard_groups(shards: Sequence[Any], groups: int) -> list[list[Any]]:
+    """Pack ``shards`` into at most ``groups`` lists of consecutive shards, sizes differing by one at most.
+
+    Order is kept (group 0 holds the first shards), so the same shard list always gives the same
+    groups; fewer shards than ``groups`` give one shard a group.
+    """
+    count = len(shards)
+    groups = max(1, min(groups, count))
+    size, extra = divmod(count, groups)
+    packed, start = [], 0
+    for index in range(groups if count else 0):
+        end = start + size + (1 if index < extra else 0)
+        packed.append(list(shards[start:end]))
+        start = end
+    return packed
+
+
+def api_counts(obj: Any) -> dict[str, int]:
+    """The plugin's ``api_counts()`` (its int values only), or {} when it has none or it fails."""
+    method = _callable_attr(obj, "api_counts")
+    if method is None:
+        return {}
+    try:
+        counts = method()
+    except Exception:  # a counter must never fail a fetch that read everything
+        return {}
+    if not isinstance(counts, Mapping):
+        return {}
+    return {str(k): v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
 def keeps_every_event(cls_or_obj: Any) -> bool:
     """True when a store or alert gets every event whatever ``alert_on`` says (it is a record)."""
     return getattr(cls_or_obj, "keeps_every_event", False) is True
@@ -226,11 +288,18 @@ def ability_problems(cls: type, kind: str) -> list[str]:
         shards = getattr(cls, "shards", None)
         if shards is not None and not callable(shards):
             problems.append(f"{name}.shards must be a method returning the list of shards; define def shards(self)")
-        value = getattr(cls, "max_parallel_shards", None)
-        if value is not None and not _positive_int(value):
+        counts = getattr(cls, "api_counts", None)
+        if counts is not None and not callable(counts):
             problems.append(
-                f"{name}.max_parallel_shards must be a positive integer, not {value!r}; set it to a number such as 8"
+                f"{name}.api_counts must be a method returning a dict of counts; define def api_counts(self)"
             )
+        for attribute, example in (("max_parallel_shards", 8), ("max_shard_groups", 32)):
+            value = getattr(cls, attribute, None)
+            if value is not None and not _positive_int(value):
+                problems.append(
+                    f"{name}.{attribute} must be a positive integer, not {value!r}; "
+                    f"set it to a number such as {example}"
+                )
     if kind in ("stores", "alerts"):
         value = getattr(cls, "keeps_every_event", None)
         if value is not None and not isinstance(value, bool):

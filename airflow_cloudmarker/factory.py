@@ -3,7 +3,7 @@
 Shape of an audit DAG (task ids name the plugin keys)::
 
     fetch_<cloud> ──┬──> check_<event> ──> findings ──> alert_<alert>
-    (or shards_<cloud> -> fetch_<cloud>[mapped])
+    (or shards_<cloud> -> fetch_<cloud>[mapped, one per group of shards])
                     └──> store_<store>
     every task ──> audit_failed   (runs only when a task failed, and fails the run)
 
@@ -172,19 +172,35 @@ def _new_dag(config: Config, audit: AuditConfig, extra_dag_kwargs: dict[str, Any
     return dag
 
 
+def shard_group_limit(plugin: PluginConfig, cls: type) -> int:
+    """How many mapped fetch tasks a sharded cloud's shards are packed into, at most.
+
+    The plugin's ``max_shard_groups`` config key, else its class attribute, else ``[cloudmarker]
+    max_shard_groups`` (default 32); never more than ``[core] max_map_length``, past which
+    Airflow refuses to expand a mapped task.
+    """
+    from airflow.configuration import conf
+
+    wanted = plugin.max_shard_groups or contract.max_shard_groups(cls)
+    if wanted is None:
+        wanted = _setting("max_shard_groups", contract.DEFAULT_MAX_SHARD_GROUPS)
+    return max(1, min(wanted, conf.getint("core", "max_map_length", fallback=1024)))
+
+
 def _add_fetch(wiring: _Wiring, key: str, plugin: PluginConfig) -> None:
-    """``fetch_<key>``; a sharded cloud gets ``shards_<key>`` first and one mapped fetch per shard."""
+    """``fetch_<key>``; a sharded cloud gets ``shards_<key>`` first and one mapped fetch per group of shards."""
     cls = plugin_loader.load_class(plugin.class_path)
     audit_key, limits, task_id = wiring.audit_key, wiring.limits, f"fetch_{key}"
     shards_id = f"shards_{key}" if contract.is_sharded(cls) else None
     if shards_id:
-        shards = _task(shards_id, lambda: tasks.list_shards(plugin))
+        groups, parallel = shard_group_limit(plugin, cls), contract.max_parallel_shards(cls)
+        shards = _task(shards_id, lambda: tasks.list_shards(plugin, groups))
         fetched = _task(
             task_id,
-            lambda shard: tasks.fetch(audit_key, plugin, limits, shard, sharded=True),
-            expand={"shard": shards},
+            lambda group: tasks.fetch_shards(audit_key, plugin, limits, group, parallel),
+            expand={"group": shards},
             show_return_value_in_logs=False,
-            max_active_tis_per_dagrun=contract.max_parallel_shards(cls),
+            max_active_tis_per_dagrun=parallel,
         )
     else:
         fetched = _task(task_id, lambda: tasks.fetch(audit_key, plugin, limits), show_return_value_in_logs=False)

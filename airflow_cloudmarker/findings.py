@@ -362,25 +362,46 @@ class SnapshotReader:
 
 
 class SnapshotWriter:
-    """Writes one finding a line, hashing the bytes as they go out (no re-read to checksum them)."""
+    """Writes one finding a line, hashing the bytes as they go out (no re-read to checksum them).
+
+    Lines are written in chunks of about ``CHUNK_BYTES``: a write through an object-storage file
+    costs tens of microseconds whatever its size, more than encoding the finding.
+    """
+
+    CHUNK_BYTES = 1 << 20
 
     def __init__(self, name: str, file: Any):
         self.name = name
         self._file = file
         self._digest = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self.lines = 0
 
     def __call__(self, finding: dict) -> None:
-        """Write ``finding`` as one line; the digest covers exactly the bytes written."""
+        """Queue ``finding`` as one line; the digest covers exactly the bytes written."""
         data = rec.dumps(finding) + b"\n"
-        self._file.write(data)
-        self._digest.update(data)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
         self.lines += 1
+        if self._pending_bytes >= self.CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued lines as one chunk."""
+        if self._pending:
+            chunk = b"".join(self._pending)
+            self._file.write(chunk)
+            self._digest.update(chunk)
+            self._pending, self._pending_bytes = [], 0
 
     def close(self) -> None:
-        """Flush and close the file (again: nothing)."""
+        """Write what is queued, then flush and close the file (again: nothing)."""
         if not self._file.closed:
-            self._file.close()
+            try:
+                self.flush()
+            finally:
+                self._file.close()
 
     @property
     def check(self) -> SnapshotCheck:

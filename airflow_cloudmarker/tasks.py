@@ -7,9 +7,11 @@ batches in and out through ``batches``, stamp ``com`` and log what happened in n
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import functools
+import gc
 import logging
 import os
 import threading
@@ -17,13 +19,13 @@ import time
 import zoneinfo
 from typing import TYPE_CHECKING, Any
 
-from airflow_cloudmarker import batches, contract, findings
+from airflow_cloudmarker import batches, contract, findings, util
 from airflow_cloudmarker import plugins as plugin_loader
 from airflow_cloudmarker import records as rec
 from airflow_cloudmarker.config import PluginConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from airflow_cloudmarker.config import MuteRule
 
@@ -60,19 +62,40 @@ def _reported(body: Callable[..., Any]) -> Callable[..., Any]:
 
             raise AirflowFailException("cloudmarker -n was interrupted (Ctrl-C); task not started")
         try:
-            return body(*args, **kwargs)
+            with _long_lived_objects_frozen():
+                return body(*args, **kwargs)
         except Exception as exc:
             plugin = next((a for a in args if isinstance(a, PluginConfig)), None)
             if plugin is None:
                 subject = f"of audit {args[0] if args else '?'}"
             else:
                 subject = f"of plugin {plugin.key} ({plugin.class_path})"
-            log.error("%s %s failed: %s", body.__name__.removeprefix("track_"), subject, _cause(exc))
+            log.error("%s %s failed: %s", _TASK_WORDS.get(body.__name__, body.__name__), subject, _cause(exc))
             mark_reported(exc)
             raise
 
     return run
 
+
+@contextlib.contextmanager
+def _long_lived_objects_frozen() -> Iterator[None]:
+    """Keep the garbage collector off the objects that exist before the task body runs.
+
+    A task process holds Airflow's millions of long-lived objects (modules, classes, the ORM), and
+    decoding a batch creates hundreds of thousands of dicts, which triggers collections that walk
+    all of them: half the time of decoding a batch went to the collector. Records are acyclic and
+    freed by reference counting; ``gc.freeze()`` moves what exists now out of the collector's
+    reach for the task's duration (cycles among new objects are still collected).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+#: How a failing task body is named in its one-line cause, when not by its own name.
+_TASK_WORDS = {"fetch_shards": "fetch", "track_findings": "findings"}
 
 #: Set on an exception whose cause was logged in one line: ``cloudmarker -n`` keeps its traceback off the console.
 REPORTED_ATTRIBUTE = "cloudmarker_reported"
@@ -90,12 +113,24 @@ def _construct(plugin: PluginConfig) -> tuple[Any, str]:
 
 
 @_reported
-def list_shards(plugin: PluginConfig) -> list:
-    """Ask a sharded cloud plugin how to split its work (for example, one item per subscription)."""
+def list_shards(plugin: PluginConfig, max_groups: int = contract.DEFAULT_MAX_SHARD_GROUPS) -> list[list]:
+    """Ask a sharded cloud plugin how to split its work, packed into at most ``max_groups`` groups.
+
+    Each group becomes one mapped fetch task (see ``fetch_shards``): a tenant of 2,000 subscriptions
+    is 32 task instances, not 2,000.
+    """
     instance, class_name = _construct(plugin)
     shards = list(instance.shards())
-    log.info("%s (%s): %d shards to fetch", plugin.key, class_name, len(shards))
-    return shards
+    groups = contract.shard_groups(shards, max_groups)
+    log.info(
+        "%s (%s): %d shards to fetch in %d tasks (at most %d each)",
+        plugin.key,
+        class_name,
+        len(shards),
+        len(groups),
+        max((len(g) for g in groups), default=0),
+    )
+    return groups
 
 
 class _CappedLog:
@@ -152,9 +187,7 @@ def _reference(record: dict) -> str:
 
 
 @_reported
-def fetch(
-    audit_key: str, plugin: PluginConfig, limits: batches.BatchLimits, shard: Any = None, sharded: bool = False
-) -> dict:
+def fetch(audit_key: str, plugin: PluginConfig, limits: batches.BatchLimits) -> dict:
     """Read records from a cloud plugin, stamp them and push them as batches.
 
     One bad record never loses the cloud: values JSON cannot carry are repaired (see
@@ -162,32 +195,140 @@ def fetch(
     """
     ti, version = _runtime()
     instance, class_name = _construct(plugin)
-    fields = rec.origin_stamp(audit_key, version, plugin.key, class_name, "cloud")
-    writer = batches.BatchWriter(ti, limits)
-    prefix = f"{plugin.key}{f' shard {shard!r}' if sharded else ''}"
-    skipped = _CappedLog(prefix)
+    sink = _RecordSink(ti, limits, rec.origin_stamp(audit_key, version, plugin.key, class_name, "cloud"), plugin.key)
     started = time.monotonic()
-    source = instance.read(shard) if sharded else instance.read()
     try:
-        for index, record in enumerate(source):
-            problem = rec.shape_problem(record)
-            if problem is not None:
-                skipped.add("skipped record %d: it %s", index, problem)
-                continue
-            writer.add(rec.stamp(record, fields), index)
+        sink.take(instance.read())
     finally:  # also when the cloud fails half-way: what was repaired or skipped so far is told
-        _log_repairs(prefix, writer, "record", lambda index: f"record {index}")
-        skipped.close("skipped records")
+        sink.close()
+    counts = contract.api_counts(instance)
     instance.done()
-    manifest = writer.manifest(kind="cloud", plugin_key=plugin.key, skipped=skipped.count)
+    manifest = sink.writer.manifest(kind="cloud", plugin_key=plugin.key, skipped=sink.skipped.count, api_counts=counts)
+    _log_fetched(plugin.key, manifest, started)
+    return manifest
+
+
+class ShardsFailed(Exception):
+    """Some shards of a fetch task failed; the records of the others were delivered."""
+
+
+@_reported
+def fetch_shards(
+    audit_key: str, plugin: PluginConfig, limits: batches.BatchLimits, group: Sequence[Any], parallel: int = 8
+) -> dict:
+    """Read one group of a sharded cloud's shards, ``parallel`` at once, each on a fresh plugin instance.
+
+    A shard whose ``read()`` raises is logged by its id and left out; the other shards' records
+    are pushed (with what the failed shard yielded before it failed: those records were read
+    correctly). The task then fails after pushing its manifest, whose ``failed_shards`` tells the
+    findings task to keep the cloud's findings open. Airflow's retry reads the whole group again
+    (a retry clears the try's output, so it cannot keep the shards that had succeeded).
+    """
+    ti, version = _runtime()
+    cls = plugin_loader.load_class(plugin.class_path)
+    class_name = f"{cls.__module__}.{cls.__qualname__}"
+    sink = _RecordSink(ti, limits, rec.origin_stamp(audit_key, version, plugin.key, class_name, "cloud"), plugin.key)
+    failures: dict[str, str] = {}
+    counts: collections.Counter[str] = collections.Counter()
+    counting = threading.Lock()
+    started = time.monotonic()
+
+    def reader(shard: Any) -> Callable[[], Iterator[dict]]:
+        def run() -> Iterator[dict]:
+            try:
+                instance = plugin_loader.instantiate(cls, plugin.params)
+                yield from instance.read(shard)
+                shard_counts = contract.api_counts(instance)
+                with counting:
+                    counts.update(shard_counts)
+                instance.done()
+            except Exception as exc:  # this shard only: the group goes on
+                name = _shard_name(shard)
+                failures[name] = _cause(exc)
+                log.warning("%s: shard %s failed: %s", plugin.key, name, failures[name])
+
+        return run
+
+    try:
+        sink.take(util.stream_parallel([reader(shard) for shard in group], parallel))
+    finally:
+        sink.close()
+    manifest = sink.writer.manifest(
+        kind="cloud",
+        plugin_key=plugin.key,
+        skipped=sink.skipped.count,
+        shards=len(group),
+        failed_shards=sorted(failures),
+        api_counts=dict(counts),
+    )
+    _log_fetched(f"{plugin.key} ({len(group)} shard{'s' if len(group) != 1 else ''})", manifest, started)
+    if failures:
+        batches.push_manifest(ti, manifest)  # the other shards' records still reach checks and stores
+        first = next(iter(sorted(failures)))
+        raise ShardsFailed(
+            f"{len(failures)} of {len(group)} shards failed ({_listing(sorted(failures))}; first: {first}: "
+            f"{failures[first]}); the records of the other shards were delivered and this cloud's findings "
+            f"carried over"
+        )
+    return manifest
+
+
+def _shard_name(shard: Any) -> str:
+    """A shard as a log line names it (a subscription id as it is; other values as their repr)."""
+    text = shard if isinstance(shard, str) else repr(shard)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _listing(names: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _log_fetched(prefix: str, manifest: dict, started: float) -> None:
+    """The fetch task's summary line, with the plugin's API counts (calls, throttled calls) when it keeps them."""
+    counts = manifest.get("api_counts") or {}
     log.info(
-        "%s: read %d records in %d batches in %.1f s",
+        "%s: read %d records in %d batches in %.1f s%s",
         prefix,
         manifest["records"],
         manifest["batches"],
         time.monotonic() - started,
+        "".join(f"; {value} {name.replace('_', ' ')}" for name, value in counts.items()),
     )
-    return manifest
+
+
+class _RecordSink:
+    """A fetch task's records on their way out: shape-checked, stamped, encoded into batches.
+
+    Used from the task's own thread only (shards read in threads hand their records over through
+    ``util.stream_parallel``), so the writer needs no lock.
+    """
+
+    def __init__(self, ti: Any, limits: batches.BatchLimits, fields: dict, prefix: str):
+        self.writer = batches.BatchWriter(ti, limits)
+        self.fields = fields
+        self.prefix = prefix
+        self.skipped = _CappedLog(prefix)
+        self.count = 0
+
+    def take(self, source: Iterable[Any]) -> None:
+        """Stamp and queue every record of ``source``; a record that is not a record is skipped with a warning."""
+        writer, fields, skipped, index = self.writer, self.fields, self.skipped, self.count
+        try:
+            for record in source:
+                problem = rec.shape_problem(record)
+                if problem is not None:
+                    skipped.add("skipped record %d: it %s", index, problem)
+                else:
+                    writer.add(rec.stamp(record, fields), index)
+                index += 1
+        finally:
+            self.count = index
+
+    def close(self) -> None:
+        """Log the repaired and skipped records in one warning each."""
+        _log_repairs(self.prefix, self.writer, "record", lambda index: f"record {index}")
+        self.skipped.close("skipped records")
 
 
 def _records_from(ti: Any, upstream_task_ids: Sequence[str]) -> tuple[list[dict], Iterator[list[dict]]]:
@@ -429,14 +570,19 @@ def track_findings(
     fetch_manifests = batches.upstream_manifests(ti, [fetch_id for _, fetch_id, _ in clouds])
     event_manifests = batches.upstream_manifests(ti, event_task_ids)
     scope = findings.Scope()
+    failed_shards: list[str] = []
     for cloud_key, fetch_id, shards_id in clouds:
-        done = sum(1 for m in fetch_manifests if m["task_id"] == fetch_id)
+        mine = [m for m in fetch_manifests if m["task_id"] == fetch_id]
+        failed_shards += [f"{cloud_key}:{s}" for m in mine for s in m.get("failed_shards") or ()]
+        done = sum(1 for m in mine if not m.get("failed_shards"))
         expected = 1
         if shards_id:
-            shards = ti.xcom_pull(task_ids=shards_id, key="return_value")
-            expected = len(shards) if isinstance(shards, list) else -1
+            groups = ti.xcom_pull(task_ids=shards_id, key="return_value")
+            expected = len(groups) if isinstance(groups, list) else -1
         if done != expected:
             scope.failed_clouds.add(cloud_key)
+    if failed_shards:
+        log.warning("findings of %s: shards that did not complete: %s", audit_key, _listing(failed_shards))
     # A check that skipped records (eval() raised) could not see all its findings: carry them over.
     completed_checks = {m["task_id"] for m in event_manifests if not m.get("errors")}
     scope.failed_events = {tid.removeprefix("check_") for tid in event_task_ids if tid not in completed_checks}

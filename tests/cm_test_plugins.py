@@ -23,15 +23,20 @@ class FailingCloud:
 
 
 class ShardedCloud:
-    """Splits its records over ``shard_count`` shards, each fetched by its own mapped task.
+    """Splits its records over ``shard_count`` shards, read in groups by mapped fetch tasks.
 
-    ``seconds`` makes each shard slow: long enough to kill a Celery worker mid-task.
+    ``seconds`` makes each shard slow: long enough to kill a Celery worker mid-task. The shards
+    named in ``fail_shards`` raise after their first record, like a subscription whose API fails.
     """
 
-    def __init__(self, shard_count: int = 3, records_per_shard: int = 4, seconds: float = 0.0):
+    def __init__(
+        self, shard_count: int = 3, records_per_shard: int = 4, seconds: float = 0.0, fail_shards: list | None = None
+    ):
         self._shard_count = shard_count
         self._per_shard = records_per_shard
         self._seconds = seconds
+        self._fail = set(fail_shards or ())
+        self._reads = 0
 
     def shards(self):
         return [f"shard-{i}" for i in range(self._shard_count)]
@@ -40,8 +45,13 @@ class ShardedCloud:
         import time
 
         time.sleep(self._seconds)
+        self._reads += 1
+        if self._reads > 1:
+            raise RuntimeError("one instance read two shards; the contract promises a fresh instance per shard")
         index = int(shard.split("-")[1])
         for i in range(self._per_shard):
+            if i == 1 and shard in self._fail:
+                raise ConnectionError(f"the API of {shard} went away")
             yield {
                 "raw": {"data": index * self._per_shard + i, "shard": shard},
                 "ext": {"record_type": "sharded"},

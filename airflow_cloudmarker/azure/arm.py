@@ -7,8 +7,14 @@ param checks) must not import or touch the network.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import functools
 import itertools
 import logging
+import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -177,19 +183,123 @@ def authenticate(s: AzureSettings) -> Any:
     return cred
 
 
+#: The longest ``Retry-After`` the gate honours for other calls (azure-core's retry policy caps its own waits too).
+MAX_RETRY_AFTER_SECONDS = 60.0
+_SUBSCRIPTION_IN_URL = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
+
+
+class ThrottleGate:
+    """``Retry-After`` per subscription: after a 429, every call to that subscription waits it out.
+
+    ARM throttles reads per subscription and principal (a bucket of 250 requests, refilled at 25 a
+    second). azure-core's retry policy makes the throttled call wait as ``Retry-After`` says; the
+    gate makes the other threads calling the same subscription wait too, instead of emptying its
+    bucket further, while calls to other subscriptions go on at once: one hot subscription slows
+    only itself. One gate per process, shared by every plugin instance (a shard each).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._clock, self._sleep = clock, sleep
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, subscription: str, seconds: float) -> None:
+        """No call to ``subscription`` before ``seconds`` from now (a later deadline already set stays)."""
+        until = self._clock() + max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS))
+        with self._lock:
+            if until > self._until.get(subscription, 0.0):
+                self._until[subscription] = until
+
+    def delay(self, subscription: str) -> float:
+        """Seconds a call to ``subscription`` must still wait (0 when it may go now)."""
+        with self._lock:
+            until = self._until.get(subscription)
+            if until is None:
+                return 0.0
+            left = until - self._clock()
+            if left <= 0:
+                del self._until[subscription]
+                return 0.0
+            return left
+
+    def wait(self, subscription: str) -> float:
+        """Wait until a call to ``subscription`` may go; returns the seconds waited."""
+        left = self.delay(subscription)
+        if left > 0:
+            self._sleep(left)
+        return left
+
+
+GATE = ThrottleGate()
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number of seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds()) if when.tzinfo else None
+
+
+def subscription_of(url: str) -> str | None:
+    """The subscription id an ARM URL addresses, or None (a tenant-level call such as the subscription list)."""
+    found = _SUBSCRIPTION_IN_URL.search(url)
+    return found.group(1).lower() if found else None
+
+
+@functools.cache
+def _counting_transport_class() -> type:
+    """``RequestsTransport`` that counts calls and 429s and keeps the per-subscription gate (built on first use)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    class CountingTransport(RequestsTransport):
+        """Every attempt passes here, retries included: counts them, and holds a throttled subscription."""
+
+        def __init__(self, *args: Any, gate: ThrottleGate = GATE, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.gate = gate
+            self.calls = 0
+            self.throttled = 0
+            self._count_lock = threading.Lock()
+
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            sub = subscription_of(request.url)
+            if sub:
+                self.gate.wait(sub)
+            response = super().send(request, **kwargs)
+            throttled = response.status_code == 429
+            with self._count_lock:
+                self.calls += 1
+                self.throttled += throttled
+            if throttled and sub:
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+                self.gate.hold(sub, 1.0 if wait is None else wait)
+            return response
+
+    return CountingTransport
+
+
 def transport(threads: int) -> Any:
     """One HTTP transport shared by every management client of a plugin instance.
 
     Each client would otherwise open its own connection pool (a TLS handshake per client and
     thread); one pool sized for ``threads`` keeps connections alive across subscriptions and types.
+    It counts the calls and throttled calls (``calls``, ``throttled``) and honours ``Retry-After``
+    per subscription (``ThrottleGate``).
     """
     import requests
-    from azure.core.pipeline.transport import RequestsTransport
 
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=threads + 4)
     session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=False)
+    return _counting_transport_class()(session=session, session_owner=False)
 
 
 def client_kwargs(s: AzureSettings, shared_transport: Any = None) -> dict[str, Any]:
@@ -275,6 +385,12 @@ class SubscriptionCloud:
         """The subscription ids to fetch, one mapped task each."""
         subs = list_subscriptions(self._settings, self._credential(), self._max_subs, self._transport)
         return [field(sub, "subscription_id") for sub in subs]
+
+    def api_counts(self) -> dict[str, int]:
+        """ARM calls of this instance (every attempt, token requests excluded) and how many were throttled (429)."""
+        if self._transport is None:
+            return {}
+        return {"api_calls": self._transport.calls, "throttled_calls": self._transport.throttled}
 
     def done(self) -> None:
         """Release the credential's HTTP session."""

@@ -2,9 +2,9 @@
 
 One list call per subscription per resource type (the tutorial's promise: few API calls, fast), and
 one per-item call: the ``require_secure_transport`` parameter of each MySQL server (TLS enforcement
-is a server parameter on flexible servers). The subscriptions are the shards: the DAG maps one fetch
-task per subscription, so Celery workers share a large tenant and one failing subscription fails
-only its own task.
+is a server parameter on flexible servers). The subscriptions are the shards: the DAG packs them into
+a bounded number of fetch tasks, so Celery workers share a large tenant and one failing subscription
+is named without losing the others' records.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class AzCloud(arm.SubscriptionCloud):
         tenant, client, secret: service principal credentials (tenant id, application id, client secret).
         conn_id: an Airflow connection instead (login = client id, password = secret, extra ``tenant``).
             With neither, DefaultAzureCredential is used (environment, workload/managed identity, Azure CLI).
-        processes: accepted for compatibility; mapped fetch tasks (one per subscription) replace processes.
+        processes: accepted for compatibility; mapped fetch tasks (groups of subscriptions) replace processes.
         threads: list calls run at once within one fetch task (default 8).
         _max_subs: read at most this many subscriptions. _max_recs: at most this many records per
             resource type per subscription.

@@ -1,8 +1,9 @@
 """GCPCloud: projects, firewalls (and their rules) and VM instances of every project an account sees.
 
-Each project is one shard: the audit DAG maps one fetch task per project (``shards()`` lists them,
-``read(project_id)`` reads one), so large organisations are read in parallel by Airflow's workers,
-at most ``max_parallel_shards`` at once, and a failing project is a failing task of its own.
+Each project is one shard (``shards()`` lists them, ``read(project_id)`` reads one): the audit DAG
+packs the projects into at most ``max_shard_groups`` mapped fetch tasks, each reading
+``max_parallel_shards`` projects at once, so large organisations are read in parallel by
+Airflow's workers, and a failing project is named in its task's error without losing the others.
 Instances of every zone come from ONE ``aggregatedList`` call per project (plus its pages), so
 the number of calls does not grow with the number of zones.
 
@@ -57,9 +58,9 @@ class GCPCloud:
         conn_id: an Airflow Google Cloud connection holding the key JSON (extra ``keyfile_dict``)
             or its path (extra ``key_path``).
         processes: accepted for configs written for the original Cloudmarker; Airflow's mapped
-            fetch tasks (one per project) replace its process pool.
-        threads: how many projects one task reads at once, when it reads several (``read()``
-            without a shard, or a shard holding a batch of projects).
+            fetch tasks (groups of projects) replace its process pool.
+        threads: how many projects ``read()`` without a shard (your own code) reads at once; in an
+            audit the fetch task reads ``max_parallel_shards`` projects at once.
         api_endpoints: base URLs per service, e.g. ``{compute: https://.../compute/v1/}`` for a
             Private Service Connect endpoint; unset means Google's public endpoints.
         _max_projects: read at most this many projects (trying out a config on a big organisation).
@@ -74,10 +75,8 @@ class GCPCloud:
               zone: null
     """
 
-    #: At most this many fetch tasks of one audit run at once (Airflow's max_active_tis_per_dagrun).
+    #: Projects one fetch task reads at once, and fetch tasks of one audit run at once.
     max_parallel_shards = 8
-    #: Above this many projects, shards become batches of project ids ([core] max_map_length is 1024).
-    max_shards = 1000
 
     def __init__(
         self,
@@ -123,6 +122,10 @@ class GCPCloud:
         """API calls made so far (token requests excluded)."""
         return self._api.calls if self._api else 0
 
+    def api_counts(self) -> dict[str, int]:
+        """The API calls of this instance, for the fetch task's summary line (token requests excluded)."""
+        return {"api_calls": self.calls}
+
     # -- plugin protocol ----------------------------------------------------------------------------
 
     def _projects(self) -> list[dict]:
@@ -138,22 +141,13 @@ class GCPCloud:
         log.info("GCPCloud: %d active projects to read (%d inactive ignored)", len(projects), inactive)
         return projects
 
-    def shards(self) -> list:
-        """Project ids, one shard each; batches of ids when there are more than ``max_shards``."""
-        ids = [p["projectId"] for p in self._projects()]
-        if len(ids) <= self.max_shards:
-            return ids
-        size = -(-len(ids) // self.max_shards)
-        return [ids[i : i + size] for i in range(0, len(ids), size)]
+    def shards(self) -> list[str]:
+        """Project ids, one shard each (the framework packs them into a bounded number of tasks)."""
+        return [p["projectId"] for p in self._projects()]
 
-    def read(self, shard: str | list[str] | None = None) -> Iterator[dict]:
-        """Yield the records of one project (a shard), of a batch of projects, or of every project."""
-        if shard is None:
-            items: list = self._projects()
-        elif isinstance(shard, str):
-            items = [shard]
-        else:
-            items = list(shard)
+    def read(self, shard: str | None = None) -> Iterator[dict]:
+        """Yield the records of one project (a shard), or of every project."""
+        items: list = self._projects() if shard is None else [shard]
         yield from util.stream_parallel([functools.partial(self._read_project, item) for item in items], self._threads)
 
     def done(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 
 import pytest
 from servers import azure_keyvault, azure_monitor
@@ -62,10 +63,14 @@ def test_kv_and_monitor_audit_with_one_vault_refusing_its_keys(airflow_db, azure
     config = config_mod.load_config(config_mod.DEFAULT_CONFIG_PATHS)
     (result,) = runner.run_now(config, config_mod.DEFAULT_CONFIG_PATHS)
     assert result.state == "failed"
-    assert result.failed_tasks == ["fetch_azkv"]  # only the mapped fetch task of subscription 1
+    assert result.failed_tasks == ["fetch_azkv"]  # the fetch task holding subscription 1
     vaults = read_json(out_dir / "myazaudit_azkv.json")
-    assert {r["ext"]["subscription_id"] for r in vaults} == {sub0, sub2}
-    assert len(vaults) == 2 * 11
+    per_sub = Counter(r["ext"]["subscription_id"] for r in vaults)
+    assert per_sub[sub0] == per_sub[sub2] == 11
+    # The refused keys are missing; the vault's own record, its secrets and the other vault are delivered.
+    refused = [r for r in vaults if "kv-1-b" in str(r["com"]["reference"])]
+    assert {r["ext"]["record_type"] for r in refused} == {"key_vault", "key_vault_secret"}
+    assert 0 < per_sub[sub1] < 11
     assert all(r["com"]["origin_worker"] == "myazaudit_azkv" for r in vaults)
     monitor = read_json(out_dir / "myazaudit_azmonitor.json")
     assert sorted(r["ext"]["record_type"] for r in monitor) == sorted(

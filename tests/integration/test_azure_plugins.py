@@ -249,3 +249,34 @@ def test_azcloud_mysql_server_without_the_parameter_has_unknown_tls(azure):
     records = list(AzCloud(**params(azure)).read(azure_rdbms.subscription_id(0)))
     plain = next(r for r in records if r["raw"].get("name") == "mysql-0-plain")
     assert plain["com"]["tls_enforced"] is None
+
+
+def test_a_throttled_subscription_slows_only_itself_and_its_429s_are_counted(azure):
+    """Shards read at once, as a fetch task reads them: a fresh instance each, on its own thread."""
+    import threading
+
+    hot, cold = list(azure.subs)
+    azure.retry_after = "1"
+    azure.throttle[f"^/subscriptions/{hot}/providers/"] = 3
+    finished: dict[str, float] = {}
+    counts: dict[str, dict] = {}
+    started = time.monotonic()
+
+    def read(sub: str) -> None:
+        cloud = AzCloud(**params(azure))
+        assert len(list(cloud.read(sub))) > 10
+        counts[sub] = cloud.api_counts()
+        cloud.done()
+        finished[sub] = time.monotonic() - started
+
+    threads = [threading.Thread(target=read, args=(sub,)) for sub in (hot, cold)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counts[hot]["throttled_calls"] == 3 and counts[cold]["throttled_calls"] == 0
+    assert counts[hot]["api_calls"] == counts[cold]["api_calls"] + 3  # each 429 retried once
+    assert finished[hot] >= 1.0  # waited as Retry-After said
+    assert finished[cold] < finished[hot] - 0.5, finished  # not held by the other subscription's throttling
+    statuses = [s for _, p, s in azure.calls if p.startswith(f"/subscriptions/{cold}")]
+    assert 429 not in statuses

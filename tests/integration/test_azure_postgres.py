@@ -203,15 +203,21 @@ def run_audit(home, az):
 
 
 def test_base_config_key_end_to_end_with_one_failing_server(airflow_db, azure, out_dir, home):
-    """``cloudmarker -n`` with the base config's ``azpostgres``: one mapped fetch task per subscription;
-    a server whose parameters cannot be read fails only its subscription's task."""
+    """``cloudmarker -n`` with the base config's ``azpostgres``: a server whose parameters cannot be read
+    fails the fetch task, after every other server's record (of its subscription too) was delivered."""
     bad = azure_rdbms.server_id(1, azure_rdbms.PG, "pg-1-partial")
     azure.fail[f"^{bad}/configurations$"] = 403
     result = run_audit(home, azure)
     assert result.state == "failed"
     assert result.failed_tasks == ["fetch_azpostgres"]
     records = json.loads((out_dir / "mypgaudit_azpostgres.json").read_text())
-    assert sorted(r["raw"]["name"] for r in records) == ["pg-0-healthy", "pg-0-partial", "pg-0-unhealthy"]
+    assert sorted(r["raw"]["name"] for r in records) == [
+        "pg-0-healthy",
+        "pg-0-partial",
+        "pg-0-unhealthy",
+        "pg-1-healthy",
+        "pg-1-unhealthy",
+    ]
     assert {r["com"]["tls_enforced"] for r in records} == {True, False, None}
     assert all(r["com"]["origin_worker"] == "mypgaudit_azpostgres" for r in records)
     assert azure.secret not in (out_dir / "mypgaudit_azpostgres.json").read_text()

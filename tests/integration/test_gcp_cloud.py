@@ -163,14 +163,11 @@ def test_unthreaded_and_threaded_read_without_shards_agree(serve):
     assert sorted(map(key_of, one)) == sorted(map(key_of, many)) and len(one) == 6 + 5 * (2 + 2 + 5)
 
 
-def test_many_projects_become_batches_of_shards(serve):
-    class SmallMapGCPCloud(GCPCloud):
-        max_shards = 2
-
+def test_many_projects_are_one_shard_each_and_max_projects_limits_them(serve):
+    """The framework packs shards into groups (contract.shard_groups): GCPCloud no longer batches them itself."""
     server, key = serve(make_world(projects=5, firewalls=1, instances=1, zones=1))
-    cloud = SmallMapGCPCloud(key_file_path=key, api_endpoints=server.endpoints)
-    shards = cloud.shards()
-    assert shards == [["proj-0000", "proj-0001", "proj-0002"], ["proj-0003", "proj-0004"]]
+    cloud = GCPCloud(key_file_path=key, api_endpoints=server.endpoints)
+    assert cloud.shards() == [f"proj-{i:04d}" for i in range(5)]
     assert kinds(read_all(cloud))["project"] == 5
     assert GCPCloud(key_file_path=key, api_endpoints=server.endpoints, _max_projects=2).shards() == [
         "proj-0000",

@@ -190,7 +190,15 @@ def test_keeps_every_event_is_declared_by_the_stores_not_guessed_from_a_module_p
 
 def test_every_ability_is_named_once_with_its_meaning():
     names = [a.name for a in contract.ABILITIES]
-    assert names == ["shards", "max_parallel_shards", "abort", "keeps_every_event", "CHECK"]
+    assert names == [
+        "shards",
+        "max_parallel_shards",
+        "max_shard_groups",
+        "api_counts",
+        "abort",
+        "keeps_every_event",
+        "CHECK",
+    ]
     for ability in contract.ABILITIES:
         assert ability.meaning and ability.declared_as
         assert set(ability.kinds) <= set(contract.PROTOCOLS)
