@@ -12,9 +12,11 @@ import email.utils
 import functools
 import itertools
 import logging
+import queue
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -31,7 +33,17 @@ DEFAULT_ARM_URL = "https://management.azure.com"
 #: Microsoft Entra hosts MSAL knows (public cloud, China, US Government)
 KNOWN_AUTHORITY_HOSTS = {"login.microsoftonline.com", "login.chinacloudapi.cn", "login.microsoftonline.us"}
 #: Loggers that would otherwise log every HTTP request and response at INFO
-QUIET_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "msal")
+QUIET_LOGGERS = (
+    "azure.core.pipeline.policies.http_logging_policy",
+    "azure.identity",
+    "msal",
+    # it warns "We are registering for you" before the registration our transport refuses
+    "azure.mgmt.core.policies._base",
+)
+#: ARM's error code for a list call of a resource provider the subscription has not registered
+UNREGISTERED = "MissingSubscriptionRegistration"
+#: The SDK's automatic resource provider registration (a POST; an audit never writes)
+REGISTER_PATH = re.compile(r"/subscriptions/[^/]+/providers/[^/]+/register$", re.IGNORECASE)
 #: azure-identity logs a multi-line warning for each failed credential; we raise one clear error instead
 
 
@@ -132,7 +144,8 @@ def credential(s: AzureSettings) -> Any:
     from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR if name == "azure.identity" else logging.WARNING)
+        quiet = name in ("azure.identity", "azure.mgmt.core.policies._base")
+        logging.getLogger(name).setLevel(logging.ERROR if quiet else logging.WARNING)
     kwargs: dict[str, Any] = {}
     if s.authority_host:
         kwargs["authority"] = s.authority_host
@@ -270,6 +283,8 @@ def _counting_transport_class() -> type:
             self._count_lock = threading.Lock()
 
         def send(self, request: Any, **kwargs: Any) -> Any:
+            if request.method == "POST" and REGISTER_PATH.search(urlsplit(request.url).path):
+                return _refused(request)
             sub = subscription_of(request.url)
             if sub:
                 self.gate.wait(sub)
@@ -284,6 +299,21 @@ def _counting_transport_class() -> type:
             return response
 
     return CountingTransport
+
+
+def _refused(request: Any) -> Any:
+    """A 403 answer, made here, to the SDK's attempt to register a resource provider (never sent)."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransportResponse
+
+    response = requests.Response()
+    response.status_code = 403
+    response.url = request.url
+    response.headers["Content-Type"] = "application/json"
+    response._content = (
+        b'{"error": {"code": "ReadOnlyAudit", "message": "Cloudmarker never registers resource providers"}}'
+    )
+    return RequestsTransportResponse(request, response)
 
 
 def transport(threads: int) -> Any:
@@ -470,38 +500,123 @@ class ResourceCloud(SubscriptionCloud):
         cred = self._credential()
         kwargs = client_kwargs(self._settings, self._transport)
         subs = self.subscriptions(cred, shard)
-
-        def listing(sub: dict) -> Callable[[], Iterable[tuple[Any, Any, dict]]]:
-            def run() -> Iterator[tuple[Any, Any, dict]]:
-                clients = self.clients(cred, field(sub, "subscription_id"), kwargs)
-                for item in itertools.islice(self.list_items(clients, sub), self._max_recs):
-                    yield clients, item, sub
-
-            return run
-
         failed: list[str] = []
-        first_error: list[BaseException] = []
+        errors: list[BaseException] = []
+        listed = [0]
 
-        def reading(clients: Any, item: Any, sub: dict) -> Callable[[], Iterable[dict]]:
-            def run() -> list[dict]:
-                try:
-                    return list(self.item_records(clients, item, sub))
-                except Exception as exc:
-                    name = self.item_name(item)
-                    log.warning("%s: could not read %s: %s", type(self).__name__, name, _one_line(exc))
-                    failed.append(name)
-                    first_error.append(exc)
-                    return []
+        def list_subscription(pipeline: _Pipeline, sub: dict) -> None:
+            clients = self.clients(cred, field(sub, "subscription_id"), kwargs)
+            what = f"{type(self).__name__} subscription {field(sub, 'subscription_id')}"
+            for item in itertools.islice(unless_unregistered(self.list_items(clients, sub), what), self._max_recs):
+                listed[0] += 1
+                pipeline.submit(read_item, clients, item, sub)
 
-            return run
+        def read_item(pipeline: _Pipeline, clients: Any, item: Any, sub: dict) -> None:
+            try:
+                pipeline.emit(list(self.item_records(clients, item, sub)))
+            except Exception as exc:
+                name = self.item_name(item)
+                log.warning("%s: could not read %s: %s", type(self).__name__, name, _one_line(exc))
+                failed.append(name)
+                errors.append(exc)
 
-        items = list(util.stream_parallel([listing(sub) for sub in subs], self._threads))
-        yield from util.stream_parallel([reading(*item) for item in items], self._threads)
+        pipeline = _Pipeline(self._threads)
+        yield from pipeline.run([(list_subscription, (sub,)) for sub in subs])
         if failed:
             raise ItemReadError(
-                f"{type(self).__name__}: {len(failed)} of {len(items)} items could not be read "
-                f"({', '.join(sorted(failed)[:5])}{', ...' if len(failed) > 5 else ''}): {_one_line(first_error[0])}"
+                f"{type(self).__name__}: {len(failed)} of {listed[0]} items could not be read "
+                f"({', '.join(sorted(failed)[:5])}{', ...' if len(failed) > 5 else ''}): {_one_line(errors[0])}"
             )
+
+
+class _Pipeline:
+    """Listing and per-item reads on one pool of threads, each item read as soon as it is listed.
+
+    Reading every subscription's list before any item would cost one more round of waiting on the
+    network; here a listing job submits the item reads as it pages, so the threads stay busy. A job
+    error (a list call that fails) stops the pipeline and is raised in the consumer; item jobs catch
+    their own errors. Records are yielded as item jobs ``emit`` them.
+    """
+
+    def __init__(self, threads: int):
+        self._threads = max(1, threads)
+        self._out: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._outstanding = 0
+        self._stopped = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        """Run ``job(pipeline, *args)`` on the pool (from the consumer or from another job)."""
+        assert self._pool is not None
+        with self._lock:
+            self._outstanding += 1
+        self._pool.submit(self._run, job, args)
+
+    def emit(self, records: list[dict]) -> None:
+        """Hand records to the consumer."""
+        self._out.put(("records", records))
+
+    def _run(self, job: Callable[..., None], args: tuple) -> None:
+        try:
+            if not self._stopped.is_set():
+                job(self, *args)
+        except BaseException as exc:
+            self._out.put(("error", exc))
+        finally:
+            with self._lock:
+                self._outstanding -= 1
+                finished = self._outstanding == 0
+            if finished:
+                self._out.put(("end", None))
+
+    def run(self, jobs: list[tuple[Callable[..., None], tuple]]) -> Iterator[dict]:
+        """Start ``jobs`` and yield every record they emit, until every job (and the jobs they started) ended."""
+        if not jobs:
+            return
+        self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="cloudmarker")
+        try:
+            for job, args in jobs:
+                self.submit(job, *args)
+            while True:
+                kind, value = self._out.get()
+                if kind == "records":
+                    yield from value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            self._stopped.set()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The ARM error code of an ``HttpResponseError`` (``AuthorizationFailed``...), or None."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    if code:
+        return str(code)
+    text = str(exc)
+    return UNREGISTERED if UNREGISTERED in text else None
+
+
+def unless_unregistered(pages: Iterable[Any], what: str) -> Iterator[Any]:
+    """Yield what a list call lists; a subscription not registered for the resource provider lists nothing.
+
+    ARM answers a list call for a resource provider (``Microsoft.DBforMySQL``, ``Microsoft.Web``...)
+    that the subscription never registered with 409 ``MissingSubscriptionRegistration``: such a
+    subscription has none of those resources, so this is no failure. (Our transport refuses the
+    SDK's automatic registration, which would be a write: an audit only reads.)
+    """
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        yield from pages
+    except HttpResponseError as exc:
+        if error_code(exc) != UNREGISTERED:
+            raise
+        log.info("%s: the resource provider is not registered, so it has none of these resources", what)
 
 
 def _one_line(exc: BaseException) -> str:

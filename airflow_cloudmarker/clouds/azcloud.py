@@ -122,7 +122,8 @@ class AzCloud(arm.SubscriptionCloud):
 
         def job(record_type: str, lister: Callable[[], Iterable[Any]]) -> Callable[[], Iterator[dict]]:
             def run() -> Iterator[dict]:
-                for model in itertools.islice(lister(), self._max_recs):
+                pages = arm.unless_unregistered(lister(), f"AzCloud subscription {sub_id} {record_type}")
+                for model in itertools.islice(pages, self._max_recs):
                     raw = model.as_dict()
                     yield self._record(record_type, raw, sub.result())
                     if record_type == "nsg":
@@ -133,7 +134,8 @@ class AzCloud(arm.SubscriptionCloud):
         mysql = MySQLManagementClient(cred, sub_id, **kwargs)
 
         def mysql_servers() -> Iterator[dict]:
-            for server in itertools.islice(mysql.servers.list(), self._max_recs):
+            servers = arm.unless_unregistered(mysql.servers.list(), f"AzCloud subscription {sub_id} mysql_server")
+            for server in itertools.islice(servers, self._max_recs):
                 raw = _arm_shape(server)
                 failures.count()
                 try:

@@ -280,3 +280,21 @@ def test_a_throttled_subscription_slows_only_itself_and_its_429s_are_counted(azu
     assert finished[cold] < finished[hot] - 0.5, finished  # not held by the other subscription's throttling
     statuses = [s for _, p, s in azure.calls if p.startswith(f"/subscriptions/{cold}")]
     assert 429 not in statuses
+
+
+def test_an_unregistered_resource_provider_lists_nothing_and_is_never_registered(azure):
+    """ARM answers 409 MissingSubscriptionRegistration for a provider the subscription never registered
+    (common: few subscriptions have Microsoft.DBforMySQL or Microsoft.DBforPostgreSQL). That is an empty
+    list, not a failure; and the SDK's automatic registration (a POST: a write) is refused before it is sent."""
+    from airflow_cloudmarker.clouds.azpostgres import AzPostgres
+
+    sub_id = azure_rdbms.subscription_id(0)
+    azure.fail[f"^/subscriptions/{sub_id}/providers/{azure_rdbms.MYSQL}$"] = 409
+    azure.fail[f"^/subscriptions/{sub_id}/providers/{azure_rdbms.PG}$"] = 409
+    records = list(AzCloud(**params(azure)).read(sub_id))
+    counts = by_type(records)
+    assert "mysql_server" not in counts and counts["web_apps"] == 2 and counts["nsg"] == 1
+    assert list(AzPostgres(**params(azure)).read(sub_id)) == []
+    assert not [c for c in azure.calls if c[0] == "POST" and c[1].lower().endswith("/register")]
+    statuses = [s for _, p, s in azure.calls if p.endswith(f"/providers/{azure_rdbms.MYSQL}")]
+    assert statuses == [409]  # one answer, no retry

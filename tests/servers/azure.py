@@ -233,6 +233,24 @@ def make_subscription(tenant: str, index: int, vms: int = 2) -> dict[str, Any]:
     }
 
 
+#: The ARM error code of an injected failure, by status (409: a resource provider the subscription
+#: never registered, as ARM answers a list call for it)
+FAILURE_CODES = {403: "AuthorizationFailed", 409: "MissingSubscriptionRegistration"}
+
+
+def _failure(status: int, path: str) -> dict:
+    """The ``error`` of an injected failure, in ARM's words (409 as for an unregistered provider)."""
+    code = FAILURE_CODES.get(status, "InternalServerError")
+    if status == 409:
+        namespace = re.search(r"/providers/([^/]+)", path)
+        message = (
+            f"The subscription is not registered to use namespace '{namespace.group(1) if namespace else 'X'}'. "
+            "See https://aka.ms/rps-not-found for how to register subscriptions."
+        )
+        return {"code": code, "message": message}
+    return {"code": code, "message": f"injected failure {status} for {path}"}
+
+
 class FakeAzure:
     """The server: ``with FakeAzure(...) as az:`` then point the plugins at ``az.url``; trust ``az.ca_file``."""
 
@@ -331,8 +349,7 @@ class FakeAzure:
                     return 429, {"Retry-After": self.retry_after}, body
             for pattern, status in self.fail.items():
                 if re.search(pattern, path):
-                    code = "AuthorizationFailed" if status == 403 else "InternalServerError"
-                    return status, {}, {"error": {"code": code, "message": f"injected failure {status} for {path}"}}
+                    return status, {}, {"error": _failure(status, path)}
         return None
 
     def login(self, method: str, path: str, form: dict[str, list[str]]) -> tuple[int, dict]:
