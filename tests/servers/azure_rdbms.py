@@ -190,8 +190,9 @@ def web_app(index: int, name: str, kind: str) -> dict[str, Any]:
     }
 
 
-def populate(az: FakeAzure) -> None:
-    """Add every subscription's PostgreSQL and MySQL flexible servers and web apps to ``az``."""
+def populate(az: FakeAzure, web_apps: bool = True) -> None:
+    """Add every subscription's PostgreSQL and MySQL flexible servers and (unless ``web_apps`` is false:
+    ``azure_web`` serves sites with their configurations) two web apps to ``az``."""
     for index, sid in enumerate(az.subscription_ids()):
         assert sid == subscription_id(index), "FakeAzure numbers its subscriptions 0, 1, ..."
         servers = {
@@ -209,10 +210,11 @@ def populate(az: FakeAzure) -> None:
         for name, value in mysql.items():
             server = server_id(index, MYSQL, name)
             az.add_object(f"{server}/configurations/require_secure_transport", mysql_tls_parameter(server, value))
-        az.add_list(
-            f"/subscriptions/{sid}/providers/{SITES}",
-            [web_app(index, f"app-{index}", "app"), web_app(index, f"func-{index}", "functionapp")],
-        )
+        if web_apps:
+            az.add_list(
+                f"/subscriptions/{sid}/providers/{SITES}",
+                [web_app(index, f"app-{index}", "app"), web_app(index, f"func-{index}", "functionapp")],
+            )
 
 
 def serve_in_process(directory: str, info: Any, **kwargs: Any) -> None:
