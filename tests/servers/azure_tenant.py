@@ -6,6 +6,10 @@ something to find); this fills one server with all of them.
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+from typing import Any
+
 from servers import (
     azure_disks,
     azure_keyvault,
@@ -65,3 +69,25 @@ def _add_exposed_nsg(az: FakeAzure, sid: str, index: int) -> None:
         "properties": {"securityRules": rules, "defaultSecurityRules": [], "provisioningState": "Succeeded"},
     }
     az.add_list(f"/subscriptions/{sid}/providers/{nsg_type}", [nsg])
+
+
+def serve_in_process(directory: str, info: Any, latency: float = 0.0, **kwargs: Any) -> None:
+    """Run a FakeAzure holding the whole tenant until killed (for a benchmark: its CPU apart from the client's).
+
+    Sends (url, ca_file, tenant, client, secret, subscription ids) to ``info``; ``/_test/all-calls``
+    returns every call so far but the logins (and with POST clears them).
+    """
+    with FakeAzure(Path(directory), **kwargs) as az:
+        populate(az)
+
+        def all_calls(method: str, path: str, query: Any, headers: Any, body: str) -> tuple[int, dict, list]:
+            with az._lock:
+                calls = [list(c) for c in az.calls if c[1].startswith(("/subscriptions", "/vaults"))]
+                if method == "POST":
+                    az.calls.clear()
+            return 200, {}, calls
+
+        az.add_route("/_test/all-calls", all_calls)
+        az.latency = latency
+        info.put((az.url, az.ca_file, az.tenant, az.client, az.secret, list(az.subs)))
+        threading.Event().wait()
