@@ -194,7 +194,9 @@ def bucket_exposure(bucket: Mapping[str, Any]) -> dict[str, Any]:
     block = effective_block(bucket.get("PublicAccessBlock"), bucket.get("AccountPublicAccessBlock"))
     grants = [] if block["IgnorePublicAcls"] else public_grants(bucket.get("Acl"))
     status = bucket.get("PolicyStatus")
-    policy_public = isinstance(status, Mapping) and status.get("IsPublic") is True and not block["RestrictPublicBuckets"]
+    policy_public = (
+        isinstance(status, Mapping) and status.get("IsPublic") is True and not block["RestrictPublicBuckets"]
+    )
     access = set()
     for grant in grants:
         if grant["permission"] in _READ_PERMISSIONS:

@@ -131,7 +131,9 @@ class AwsCloud:
                 "to assume in each member account (such as CloudmarkerAudit)"
             )
         if retry_mode not in RETRY_MODES:
-            raise AwsConfigError(f"{PLUGIN} param retry_mode must be one of {', '.join(RETRY_MODES)}, not {retry_mode!r}")
+            raise AwsConfigError(
+                f"{PLUGIN} param retry_mode must be one of {', '.join(RETRY_MODES)}, not {retry_mode!r}"
+            )
         attempts = _check_int("max_attempts", max_attempts)
         self._threads = _check_int("threads", threads)
         self._max_recs = _check_int("_max_recs", _max_recs, allow_none=True)
@@ -166,7 +168,7 @@ class AwsCloud:
 
     def api_counts(self) -> dict[str, int]:
         """AWS API requests of this instance (retries included) and how many were throttled."""
-        return {"api_calls": self._access.counter.calls, "throttled": self._access.counter.throttled}
+        return {"api_calls": self._access.counter.calls, "throttled_calls": self._access.counter.throttled}
 
     def done(self) -> None:
         """Log what was read and the API calls it took."""
@@ -176,7 +178,7 @@ class AwsCloud:
             PLUGIN,
             ", ".join(self._read) or "nothing",
             counts["api_calls"],
-            counts["throttled"],
+            counts["throttled_calls"],
         )
 
     # -- accounts and regions -------------------------------------------------------------------------

@@ -230,9 +230,9 @@ class MotoServer:
         """A client acting in member ``account`` (moto keeps each account's state apart by its credentials)."""
         if account == MANAGEMENT_ACCOUNT:
             return self.client(service, region)
-        creds = self.client("sts").assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="estate"
-        )["Credentials"]
+        creds = self.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="estate")[
+            "Credentials"
+        ]
         return self.client(
             service,
             region,
