@@ -36,6 +36,7 @@ NOT_CONFIGURED = {
     "get_bucket_policy_status": "NoSuchBucketPolicy",
 }
 _ACCOUNT_ID_LENGTH = 12
+MIN_PAGE_SIZE = 5
 
 
 class ItemReadError(RuntimeError):
@@ -86,6 +87,7 @@ class AwsCloud:
         max_attempts: attempts per call, the first one included (default 10).
         threads: calls one shard runs at once (default 8).
         _max_recs: read at most this many items per API per shard (trying a config on a big estate).
+        _page_size: items per page of the EC2 lists (default: the largest each API allows).
 
     Example config::
 
@@ -112,6 +114,7 @@ class AwsCloud:
         max_attempts: int = 10,
         threads: int = 8,
         _max_recs: int | None = None,
+        _page_size: int | None = None,
     ):
         conn = _check_text("conn_id", conn_id, allow_none=False)
         self._regions = _check_list("regions", regions, "eu-west-1, us-east-1")
@@ -137,6 +140,9 @@ class AwsCloud:
         attempts = _check_int("max_attempts", max_attempts)
         self._threads = _check_int("threads", threads)
         self._max_recs = _check_int("_max_recs", _max_recs, allow_none=True)
+        self._page_size = _check_int("_page_size", _page_size, allow_none=True)
+        if self._page_size is not None and self._page_size < MIN_PAGE_SIZE:
+            raise AwsConfigError(f"{PLUGIN} param _page_size must be at least {MIN_PAGE_SIZE} (EC2's minimum)")
         self._access = AwsAccess(PLUGIN, conn, role, retry_mode, attempts, max_pool_connections=self._threads)
         self._lock = threading.Lock()
         self._s3_clients: dict[tuple[str, str], Any] = {}
@@ -222,9 +228,10 @@ class AwsCloud:
         }
 
     def _pages(self, client: Any, operation: str, key: str) -> Iterator[dict]:
-        paginator = client.get_paginator(operation)
-        config = {"PageSize": PAGE_SIZES[operation], "MaxItems": self._max_recs} if self._max_recs else None
-        pages = paginator.paginate(PaginationConfig=config or {"PageSize": PAGE_SIZES[operation]})
+        config: dict[str, int] = {"PageSize": self._page_size or PAGE_SIZES[operation]}
+        if self._max_recs:
+            config["MaxItems"] = self._max_recs
+        pages = client.get_paginator(operation).paginate(PaginationConfig=config)
         for page in pages:
             yield from page.get(key) or []
 

@@ -41,6 +41,11 @@ def _service_of(headers: Any) -> str:
         return "unsigned"
 
 
+def _key_of(headers: Any) -> str:
+    auth = headers.get("Authorization") or ""
+    return auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
+
+
 def _action_of(method: str, path: str, headers: Any, body: bytes) -> str:
     target = headers.get("X-Amz-Target")
     if target:
@@ -64,6 +69,9 @@ class _ProxyHandler(RequestHandler):
         throttled = app.take_throttle(service, action)
         if app.latency:
             time.sleep(app.latency)
+        if _key_of(self.headers) in app.rejected_keys:
+            self._reject(service)
+            return
         if throttled is not None:
             self._throttle(service, throttled)
             return
@@ -86,6 +94,17 @@ class _ProxyHandler(RequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _reject(self, service: str) -> None:
+        """What AWS answers a request signed with an unknown key (STS: InvalidClientTokenId, EC2: AuthFailure)."""
+        if service == "ec2":
+            self._throttle(
+                service, (401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+            )
+        else:
+            self._throttle(
+                service, (403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+            )
 
     def _throttle(self, service: str, error: tuple[int, str, str]) -> None:
         status, code, message = error
@@ -123,6 +142,8 @@ class MotoServer:
         self._pool: list[http.client.HTTPConnection] = []
         self.calls: collections.Counter = collections.Counter()
         self.throttled: collections.Counter = collections.Counter()
+        #: Access key ids whose requests are refused as AWS refuses an unknown key.
+        self.rejected_keys: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
