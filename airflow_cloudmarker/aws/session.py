@@ -87,6 +87,15 @@ class ApiCounter:
 #: (conn_id, account, role_name) -> (boto3 session, the time its credentials expire).
 _SESSIONS: dict[tuple[str, str, str], tuple[Any, float]] = {}
 _SESSIONS_LOCK = threading.RLock()
+_ACCOUNT_LOCKS: dict[tuple, threading.Lock] = {}
+
+
+def _account_lock(key: tuple) -> threading.Lock:
+    """One lock per cache key, so threads wait only for the account they need."""
+    with _SESSIONS_LOCK:
+        return _ACCOUNT_LOCKS.setdefault(key, threading.Lock())
+
+
 #: conn_id -> ((the connection's session, its account, partition), when to identify it again).
 _OWN: dict[str, tuple[tuple[Any, str, str], float]] = {}
 #: The connection's own session is reused this long (its credentials refresh themselves when they can).
@@ -208,7 +217,7 @@ class AwsAccess:
                 "role_name is not set; set role_name to the role to assume in each member account"
             )
         key = (self.conn_id, account, self.role_name)
-        with _SESSIONS_LOCK:
+        with _account_lock(key):  # the shards of one account read at once wait for one AssumeRole
             cached = _SESSIONS.get(key)
             if cached is not None and cached[1] - RENEW_BEFORE_SECONDS > time.time():
                 return cached[0]
@@ -246,8 +255,12 @@ class AwsAccess:
     def alias(self, account: str) -> str | None:
         """The account's IAM alias (None when it has none or the role may not list it); one call per process."""
         key = (self.conn_id, account)
-        if key in _ALIASES:
+        with _account_lock(key):
+            if key not in _ALIASES:
+                _ALIASES[key] = self._read_alias(account)
             return _ALIASES[key]
+
+    def _read_alias(self, account: str) -> str | None:
         iam = self.client(account, "iam", DEFAULT_REGION)
         try:
             aliases = iam.list_account_aliases().get("AccountAliases") or []
@@ -256,8 +269,7 @@ class AwsAccess:
                 raise
             log.warning("%s: cannot read the alias of account %s (%s)", self.plugin, account, error_code(exc))
             aliases = []
-        _ALIASES[key] = aliases[0] if aliases else None
-        return _ALIASES[key]
+        return aliases[0] if aliases else None
 
     # -- clients ---------------------------------------------------------------------------------------
 

@@ -17,13 +17,15 @@ import collections
 import http.client
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from servers.base import LocalServer, RequestHandler
-from servers.net import free_port
+from servers.net import free_port, port_open
 
 KEY_ID = "AKIAMOTOTESTKEY00001"
 SECRET = "moto-secret-Zq9x7w-not-a-real-key"
@@ -127,15 +129,45 @@ class _ProxyHandler(RequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
 
 
+class _MotoProcess:
+    """``python -m moto.server`` on 127.0.0.1 in a child process, with ThreadedMotoServer's interface."""
+
+    def __init__(self) -> None:
+        self._port = free_port()
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self._port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not port_open(self._port):
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                raise RuntimeError("moto.server did not start")
+            time.sleep(0.1)
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        return "127.0.0.1", self._port
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=30)
+
+
 class MotoServer:
     """moto's server and the proxy in front of it, both on 127.0.0.1; ``endpoint`` is the proxy's URL."""
 
-    def __init__(self, latency: float = 0.0):
+    def __init__(self, latency: float = 0.0, own_process: bool = False):
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
         self.latency = latency
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+        # own_process: moto in a child process (python -m moto.server), so its work does not share
+        # this process's GIL with the client under measurement (the benchmark).
+        self._moto = _MotoProcess() if own_process else ThreadedMotoServer("127.0.0.1", free_port(), verbose=False)
         self._proxy = LocalServer(_ProxyHandler)
         self._lock = threading.Lock()
         self._throttles: dict[str, int] = {}
