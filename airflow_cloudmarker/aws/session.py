@@ -227,6 +227,7 @@ class AwsAccess:
 
     def _assume(self, own_session: Any, account: str, partition: str) -> tuple[Any, float]:
         import boto3
+        import botocore.session
 
         role_arn = f"arn:{partition}:iam::{account}:role/{self.role_name}"
         sts = self._make_client(own_session, "sts", own_session.region_name or DEFAULT_REGION)
@@ -241,11 +242,16 @@ class AwsAccess:
         creds = answer["Credentials"]
         util.mask_secret(creds["SecretAccessKey"])  # the hook masks its own keys, not these
         util.mask_secret(creds["SessionToken"])
+        botocore_session = botocore.session.Session()
+        # The service models (EC2's is megabytes of JSON) are parsed once per loader: share the
+        # connection session's loader, so 50 member accounts do not parse them 50 times.
+        botocore_session.register_component("data_loader", own_session._session.get_component("data_loader"))
         session = boto3.session.Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
             region_name=own_session.region_name,
+            botocore_session=botocore_session,
         )
         expiration = creds.get("Expiration")
         expires = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + ASSUME_ROLE_SECONDS
@@ -280,9 +286,10 @@ class AwsAccess:
     def _make_client(self, session: Any, service: str, region: str) -> Any:
         self.hook()
         endpoint = self.endpoint(service)
-        client = session.client(
-            service, region_name=region, endpoint_url=endpoint, config=self._config, verify=self._hook.verify
-        )
+        with _account_lock(("client", service)):  # the first one parses the model, the others then reuse it
+            client = session.client(
+                service, region_name=region, endpoint_url=endpoint, config=self._config, verify=self._hook.verify
+            )
         if service == "s3control" and endpoint:
             _keep_endpoint_host(client, endpoint)
         return self.counter.attach(client)
