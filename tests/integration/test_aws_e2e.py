@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 
 import pytest
 from servers.aws import SECRET, MotoServer
@@ -66,5 +67,8 @@ def test_the_documented_organization_audit_runs_with_cloudmarker_n(moto, tmp_pat
     assert checks["firewall_ssh_open_to_internet"] == 1 and checks["firewall_rdp_open_to_internet"] == 1
     assert checks["aws_ebs_encryption_by_default_disabled"] == 8
     assert checks["aws_ebs_volume_unencrypted"] >= 2
-    assert SECRET not in console and SECRET not in (tmp_path / "cloudmarker.log").read_text()
+    log = (tmp_path / "cloudmarker.log").read_text()
+    assert SECRET not in console and SECRET not in log
+    # each fetch task's summary line counts its AWS requests and the throttled ones
+    assert re.search(r"read \d+ records in \d+ batches in [\d.]+ s; \d+ api calls; 0 throttled calls", console + log)
     assert server.calls[("sts", "AssumeRole")] >= 2  # the member accounts were read through the role
