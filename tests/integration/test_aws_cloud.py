@@ -17,7 +17,7 @@ from support.aws_estate import REGIONS, ROLE, build
 
 from airflow_cloudmarker.aws import session as aws_session
 from airflow_cloudmarker.aws.session import AwsConfigError
-from airflow_cloudmarker.clouds.awscloud import AwsCloud
+from airflow_cloudmarker.clouds.awscloud import AwsCloud, ItemReadError
 from airflow_cloudmarker.events.awsebsencryptionbydefaultevent import AwsEbsEncryptionByDefaultEvent
 from airflow_cloudmarker.events.awsebsvolumeencryptionevent import AwsEbsVolumeEncryptionEvent
 from airflow_cloudmarker.events.awss3bucketpublicevent import AwsS3BucketPublicEvent
@@ -231,3 +231,17 @@ def test_default_regions_are_the_enabled_regions_of_the_account(moto):
     regions = [s.split("/", 1)[1] for s in shards]
     assert regions[0] == "global" and {"eu-west-1", "us-east-1", "ap-southeast-2"} <= set(regions)
     assert {s.split("/", 1)[0] for s in shards} == {MANAGEMENT_ACCOUNT}
+
+
+def test_buckets_that_cannot_be_read_fail_the_shard_after_the_other_records(moto):
+    server, estate = moto
+    server.throttle("GET bucket?acl", 100)
+    cloud = AwsCloud(accounts=[estate.prod], role_name=ROLE, max_attempts=1)
+    records = []
+    with pytest.raises(ItemReadError, match=f"4 of 4 S3 buckets of account {estate.prod} could not be read") as caught:
+        for record in cloud.read(f"{estate.prod}/global"):
+            records.append(record)
+    server.throttle("GET bucket?acl", 0)
+    for name in ("prod-ignored-acl", "prod-private", "prod-public-acl", "prod-public-policy"):
+        assert name in str(caught.value)  # every bucket named, so its findings are not resolved unseen
+    assert [r["ext"]["record_type"] for r in records] == ["s3_account_public_access_block"]

@@ -52,7 +52,7 @@ def _action_of(method: str, path: str, headers: Any, body: bytes) -> str:
     target = headers.get("X-Amz-Target")
     if target:
         return target.rsplit(".", 1)[-1]
-    query = parse_qs(urlsplit(path).query)
+    query = parse_qs(urlsplit(path).query, keep_blank_values=True)
     form = parse_qs(body.decode("utf-8", "replace")) if body and b"=" in body[:200] else {}
     for source in (form, query):
         if "Action" in source:
