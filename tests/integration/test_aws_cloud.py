@@ -9,6 +9,7 @@ points at a closed loopback port, so a request to anywhere else fails instead of
 from __future__ import annotations
 
 import collections
+import json
 import os
 
 import pytest
@@ -245,3 +246,27 @@ def test_buckets_that_cannot_be_read_fail_the_shard_after_the_other_records(moto
     for name in ("prod-ignored-acl", "prod-private", "prod-public-acl", "prod-public-policy"):
         assert name in str(caught.value)  # every bucket named, so its findings are not resolved unseen
     assert [r["ext"]["record_type"] for r in records] == ["s3_account_public_access_block"]
+
+
+def test_a_connection_role_arn_is_assumed_by_the_hook(moto, monkeypatch):
+    server, estate = moto
+    extra = {"role_arn": f"arn:aws:iam::{estate.prod}:role/{ROLE}", "assume_role_method": "assume_role"}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_PROD_ROLE", server.connection_json(**extra))
+    cloud = AwsCloud(conn_id="aws_prod_role", regions=["eu-west-1"])
+    assert cloud.shards() == [f"{estate.prod}/global", f"{estate.prod}/eu-west-1"]
+    records = list(AwsCloud(conn_id="aws_prod_role", regions=["eu-west-1"]).read(f"{estate.prod}/eu-west-1"))
+    assert {r["ext"]["group_name"] for r in records if r["ext"]["record_type"] == "firewall_rule"} >= {"ssh-open"}
+
+
+def test_a_connection_without_keys_uses_the_default_chain(moto, monkeypatch):
+    server, _ = moto
+    conn = {"conn_type": "aws", "extra": {"region_name": "us-east-1", "endpoint_url": server.endpoint}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_AMBIENT", json.dumps(conn))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFROMENVIRONMENT0")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-the-environment-Secret")
+    server.reset_counts()
+    assert AwsCloud(conn_id="aws_ambient", regions=["us-east-1"]).shards() == [
+        f"{MANAGEMENT_ACCOUNT}/global",
+        f"{MANAGEMENT_ACCOUNT}/us-east-1",
+    ]
+    assert server.calls[("sts", "GetCallerIdentity")] == 1
