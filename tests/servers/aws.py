@@ -183,6 +183,7 @@ class MotoServer:
         self._moto.start()
         self._proxy.start()
         self._proxy._httpd.app = self  # the handler asks its server's app for the state kept here
+        self.reset()  # moto keeps its state per process: a second server in a process would see the first's
         return self
 
     def stop(self) -> None:
