@@ -69,6 +69,7 @@ def test_the_documented_organization_audit_runs_with_cloudmarker_n(moto, tmp_pat
     assert checks["aws_ebs_volume_unencrypted"] >= 2
     log = (tmp_path / "cloudmarker.log").read_text()
     assert SECRET not in console and SECRET not in log
+    assert not [p.name for p in out.iterdir() if SECRET in p.read_text()]  # nor in any record or event
     # each fetch task's summary line counts its AWS requests and the throttled ones
     assert re.search(r"read \d+ records in \d+ batches in [\d.]+ s; \d+ api calls; 0 throttled calls", console + log)
     assert server.calls[("sts", "AssumeRole")] >= 2  # the member accounts were read through the role
