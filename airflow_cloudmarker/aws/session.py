@@ -149,9 +149,15 @@ class AwsAccess:
             return self._hook
 
     def _make_hook(self) -> Any:
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+        try:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+            from botocore.config import Config
+        except ImportError as exc:
+            raise AwsConfigError(
+                f"{self.plugin} needs the Airflow amazon provider and boto3 ({exc}); "
+                'install them with pip install "airflow-cloudmarker[aws]"'
+            ) from exc
         from airflow.sdk.exceptions import AirflowNotFoundException
-        from botocore.config import Config
 
         try:
             connection = AwsBaseHook.get_connection(self.conn_id)
