@@ -320,6 +320,7 @@ def ability_problems(cls: type, kind: str) -> list[str]:
 #: Benchmark names as ``CheckMetadata.controls`` spells them (the built-in checks map to these).
 CIS_AZURE = "CIS Microsoft Azure Foundations 6.0.0"
 CIS_GCP = "CIS Google Cloud Platform Foundation 5.0.0"
+CIS_AWS = "CIS Amazon Web Services Foundations 7.0.0"
 #: Older CIS Azure benchmarks, for checks whose controls left the newest one (from 4.0 on, CIS moved
 #: the database, App Service and most VM controls out of the Foundations benchmark).
 CIS_AZURE_3 = "CIS Microsoft Azure Foundations 3.0.0"

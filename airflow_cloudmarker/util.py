@@ -110,7 +110,7 @@ def _port_span(spec: Any) -> tuple[int, int] | str:
 
 def friendly_string(text: str) -> str:
     """Return a human-friendly name for an identifier (``azure`` -> ``Azure``, ``gcp`` -> ``Google Cloud Platform``)."""
-    names = {"azure": "Azure", "gcp": "Google Cloud Platform", "mock": "Mock"}
+    names = {"azure": "Azure", "gcp": "Google Cloud Platform", "aws": "AWS", "mock": "Mock"}
     return names.get(str(text).lower(), str(text))
 
 

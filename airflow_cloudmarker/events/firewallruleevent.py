@@ -1,6 +1,6 @@
 """FirewallRuleEvent: flag firewall rules that open sensitive ports to the whole Internet.
 
-Cloud plugins (AzCloud, GCPCloud) normalize their firewall rules into ``firewall_rule`` records
+Cloud plugins (AzCloud, GCPCloud, AwsCloud) normalize their firewall rules into ``firewall_rule`` records
 with one common shape in ``com``; this event reads only that shape, so it works for every cloud.
 
 Which CIS control a rule fails depends on the ports it exposes (RDP and SSH have controls of their
@@ -16,10 +16,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.contract import CIS_AZURE, CIS_GCP, CheckMetadata
+from airflow_cloudmarker.contract import CIS_AWS, CIS_AZURE, CIS_GCP, CheckMetadata
 
 DEFAULT_PORTS = (22, 3389, 1433, 1521, 3306, 5432)
-INTERNET = "0.0.0.0/0"
+#: Source ranges that mean the whole Internet: IPv4 and IPv6 (AWS security groups and GCP firewalls carry both).
+INTERNET = frozenset({"0.0.0.0/0", "::/0"})
 
 _DESCRIPTION = "{cloud} firewall rule {reference} exposes sensitive {ports} to the entire Internet."
 _REMEDIATION = (
@@ -29,6 +30,7 @@ _REMEDIATION = (
 _LINKS = (
     "https://learn.microsoft.com/azure/virtual-network/network-security-groups-overview",
     "https://cloud.google.com/firewall/docs/firewalls",
+    "https://docs.aws.amazon.com/vpc/latest/userguide/vpc-security-groups.html",
 )
 
 
@@ -51,14 +53,14 @@ RDP_CHECK = _firewall_check(
     "Firewall rule allows RDP (port 3389) from the Internet",
     "Anyone on the Internet can reach the Remote Desktop service: password guessing and RDP exploits "
     "are among the most common ways into a network.",
-    {CIS_AZURE: ["7.1"], CIS_GCP: ["3.7"]},
+    {CIS_AZURE: ["7.1"], CIS_GCP: ["3.7"], CIS_AWS: ["6.3", "6.4"]},
 )
 SSH_CHECK = _firewall_check(
     "firewall_ssh_open_to_internet",
     "Firewall rule allows SSH (port 22) from the Internet",
     "Anyone on the Internet can reach the SSH service: password guessing, stolen keys and SSH server "
     "exploits give a shell on the machine.",
-    {CIS_AZURE: ["7.2"], CIS_GCP: ["3.6"]},
+    {CIS_AZURE: ["7.2"], CIS_GCP: ["3.6"], CIS_AWS: ["6.3", "6.4"]},
 )
 DATABASE_CHECK = _firewall_check(
     "firewall_database_open_to_internet",
@@ -164,7 +166,7 @@ class FirewallRuleEvent:
         ports = com.get("destination_ports")
         if not isinstance(sources, list) or not isinstance(ports, list):
             return []
-        if INTERNET not in sources:
+        if INTERNET.isdisjoint(str(s) for s in sources):
             return []
         rule = f"firewall rule {com.get('reference')}"
         spans = util.port_spans(ports, source=rule)

@@ -60,7 +60,8 @@ def test_messages_name_each_events_check_with_its_controls():
     text = _summary.render_text("t", [event])
     assert (
         f"Check: {event['com']['title']} ({event['com']['check_id']}, severity high; controls: "
-        "CIS Microsoft Azure Foundations 6.0.0: 7.2; CIS Google Cloud Platform Foundation 5.0.0: 3.6)"
+        "CIS Microsoft Azure Foundations 6.0.0: 7.2; CIS Google Cloud Platform Foundation 5.0.0: 3.6; "
+        "CIS Amazon Web Services Foundations 7.0.0: 6.3, 6.4)"
     ) in text
     assert "controls: CIS Microsoft Azure Foundations 6.0.0: 7.2" in _summary.render_html("t", [event])
     assert "Check:" not in _summary.render_text("t", [{"com": {"record_type": "x", "description": "d"}}])

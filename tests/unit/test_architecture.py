@@ -32,13 +32,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data flow", ("batches", "findings", "results")),
     ("findings index", ("findings_index",)),
     ("plugins", ("clouds", "events", "stores", "alerts")),
-    ("plugin helpers", ("hooks", "azure", "gcp")),
+    ("plugin helpers", ("hooks", "azure", "gcp", "aws")),
     ("framework", ("records", "plugins", "config", "contract")),
     ("helpers", ("util", "smtp", "")),
 )
 #: Plugin packages, and the orchestration modules they must never import (the framework's public
 #: modules for plugins are records, plugins, config, util, smtp and the plugin helpers).
-PLUGIN_PACKAGES = ("clouds", "events", "stores", "alerts", "hooks", "azure", "gcp")
+PLUGIN_PACKAGES = ("clouds", "events", "stores", "alerts", "hooks", "azure", "gcp", "aws")
 ORCHESTRATION = (
     "factory",
     "tasks",

@@ -15,7 +15,7 @@ from support.cli import REPO_ROOT
 
 from airflow_cloudmarker import config as config_mod
 from airflow_cloudmarker import contract, findings, plugins
-from airflow_cloudmarker.contract import CIS_AZURE, CIS_AZURE_2, CIS_AZURE_3, CIS_GCP, CheckMetadata
+from airflow_cloudmarker.contract import CIS_AWS, CIS_AZURE, CIS_AZURE_2, CIS_AZURE_3, CIS_GCP, CheckMetadata
 from airflow_cloudmarker.events.firewallruleevent import FirewallRuleEvent
 
 #: The CIS controls of /work/shared/spec/cis-mapping.md that the built-in checks may name (the
@@ -36,6 +36,8 @@ CIS_CONTROLS = {
     },
     CIS_AZURE_2: {"9.4": "Client Certificates"},
     CIS_GCP: {"3.6": "SSH", "3.7": "RDP"},
+    # 6.3/6.4: no security group open to 0.0.0.0/0 or ::/0 on remote server administration ports.
+    CIS_AWS: {"3.1.4": "Block Public Access", "6.1.1": "EBS volume encryption", "6.3": "port", "6.4": "port"},
 }
 
 
@@ -315,8 +317,8 @@ def test_every_builtin_event_declares_valid_checks_with_known_cis_controls():
                     assert word, f"{check.check_id}: {benchmark} {control} is not in cis-mapping.md"
                     assert word in check.title, (check.check_id, control, word)
     mapped = {c.check_id: c.controls for c in FirewallRuleEvent.CHECK}
-    assert mapped["firewall_ssh_open_to_internet"] == {CIS_AZURE: ("7.2",), CIS_GCP: ("3.6",)}
-    assert mapped["firewall_rdp_open_to_internet"] == {CIS_AZURE: ("7.1",), CIS_GCP: ("3.7",)}
+    assert mapped["firewall_ssh_open_to_internet"] == {CIS_AZURE: ("7.2",), CIS_GCP: ("3.6",), CIS_AWS: ("6.3", "6.4")}
+    assert mapped["firewall_rdp_open_to_internet"] == {CIS_AZURE: ("7.1",), CIS_GCP: ("3.7",), CIS_AWS: ("6.3", "6.4")}
     assert mapped["firewall_database_open_to_internet"] == {}  # no CIS network control for DB ports
 
 
