@@ -111,15 +111,17 @@ def _lines(count: int) -> str:
     return f"{count} line" if count == 1 else f"{count} lines"
 
 
+_ID_FIELDS = ("cloud_type", "record_type", "reference", "finding_key")
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value)
+
+
 def finding_id(event: dict) -> str:
     """A stable fingerprint of what an event found: the same problem in two runs has the same id."""
     com = event.get("com") or {}
-    parts = [
-        str(com.get("cloud_type", "")),
-        str(com.get("record_type", "")),
-        str(com.get("reference", "")),
-        str(com.get("finding_key", "")),
-    ]
+    parts = [_text(com.get(name, "")) for name in _ID_FIELDS]
     if not parts[2] and not parts[3]:
         # No resource reference or detail: fall back to the event's own ext, minus run metadata.
         parts.append(rec.dumps({k: v for k, v in (event.get("ext") or {}).items() if k != "audit_version"}).decode())

@@ -149,8 +149,8 @@ class IndexWriter:
         self._changes = self._changes_file
         self._snapshot_files = {severity: self._snapshot_file(severity) for severity in SEVERITIES}
 
-    def _write(self, name: str, data: dict) -> None:
-        line = rec.dumps(data)
+    def _write(self, name: str, data: dict | bytes) -> None:
+        line = data if type(data) is bytes else rec.dumps(data)
         pending = self._pending.get(name)
         if pending is None:
             pending = self._pending[name] = []
@@ -187,14 +187,15 @@ class IndexWriter:
         line = row(com, status, com.get("first_seen"), com.get("last_seen"), com["finding_id"], com.get("cloud_key"))
         summary = self.summary
         summary.by_severity[line["severity"]][status] += 1
+        encoded = rec.dumps(line)  # the same line in both files
         if status == "new":
             summary.new += 1
-            self._write(self._changes, line)
+            self._write(self._changes, encoded)
         else:
             summary.open += 1
         if line.get("muted"):
             summary.muted += 1
-        self._write(self._snapshot_files[line["severity"]], line)
+        self._write(self._snapshot_files[line["severity"]], encoded)
 
     def carried(self, finding: dict) -> None:
         """A finding kept unchanged because its cloud or check failed this run: still open."""
