@@ -72,6 +72,7 @@ class BatchWriter:
         self._limits = limits or BatchLimits()
         #: ``com`` fields of every record of the batch being written, given once (``set_stamp``).
         self.stamp = dict(stamp) if stamp else None
+        self._stamp_bytes = _stamp_bytes(self.stamp)
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self.batches = 0
@@ -91,7 +92,8 @@ class BatchWriter:
         except rec.JSONEncodeError:
             encoded = self._repaired(record, where)
         self._pending.append(encoded)
-        self._pending_bytes += len(encoded) + 1
+        # Counted as the decoded record will be, with its stamp: the limit bounds the consumers' memory.
+        self._pending_bytes += len(encoded) + self._stamp_bytes
         if len(self._pending) >= self._limits.records or self._pending_bytes >= self._limits.bytes:
             self.flush()
 
@@ -100,6 +102,7 @@ class BatchWriter:
         if stamp != self.stamp:
             self.flush()
             self.stamp = dict(stamp) if stamp else None
+            self._stamp_bytes = _stamp_bytes(self.stamp)
 
     def _repaired(self, record: dict, where: Any) -> bytes:
         fixed, repairs = rec.repair(record)
@@ -136,6 +139,11 @@ class BatchWriter:
         }
 
 
+def _stamp_bytes(stamp: dict | None) -> int:
+    """What a stamp adds to each record's JSON (at least the separator between records)."""
+    return 1 + (len(rec.dumps(stamp)) if stamp else 0)
+
+
 def push_manifest(ti: XComAccess, manifest: dict) -> None:
     """Push ``manifest`` as the task's return value now, for a task about to fail on purpose.
 
@@ -163,6 +171,19 @@ def read_batches(ti: XComAccess, manifests: Iterable[dict], extra: dict | None =
     ``extra`` fields go into every record's ``com`` too, after the batch's (a store's target fields):
     one update per record for both.
     """
+    for records, stamp in read_unstamped(ti, manifests):
+        fields = {**stamp, **extra} if stamp and extra else stamp or extra
+        if fields:
+            for record in records:
+                rec.stamp(record, fields)
+        yield records
+
+
+def read_unstamped(ti: XComAccess, manifests: Iterable[dict]) -> Iterator[tuple[list[dict], dict | None]]:
+    """Yield ``(records, stamp)`` per batch: the records as encoded, and the com fields they all get (or None).
+
+    For a consumer that passes records on with the same stamp and needs only a field or two of it.
+    """
     for manifest in manifests:
         for number in range(manifest["batches"]):
             key = BATCH_KEY_FORMAT.format(number)
@@ -172,10 +193,4 @@ def read_batches(ti: XComAccess, manifests: Iterable[dict], extra: dict | None =
                     f"XCom {key} of {manifest['task_id']}[{manifest['map_index']}] is missing: "
                     f"the XCom object store lost it or the upstream task was cleared; rerun the upstream task"
                 )
-            records = rec.loads(value["records"])
-            stamp = value.get("stamp")
-            fields = {**stamp, **extra} if stamp and extra else stamp or extra
-            if fields:
-                for record in records:
-                    rec.stamp(record, fields)
-            yield records
+            yield rec.loads(value["records"]), value.get("stamp") or None

@@ -594,11 +594,20 @@ def track_findings(
     scope.failed_events = {tid.removeprefix("check_") for tid in event_task_ids if tid not in completed_checks}
 
     store = findings.StateStore(findings.state_base_url(), audit_key)
-    writer = batches.BatchWriter(ti, limits, stamp={"audit_key": audit_key, "audit_version": version})
+    run_fields = {"audit_key": audit_key, "audit_version": version}
+    writer = batches.BatchWriter(ti, limits, stamp=run_fields)
 
     def events() -> Iterator[dict]:
-        for batch in batches.read_batches(ti, event_manifests):
-            yield from batch
+        """The checks' events, passed on with their batch's stamp: only the two keys findings reads are set."""
+        for batch, stamp in batches.read_unstamped(ti, event_manifests):
+            stamp = stamp or {}
+            writer.set_stamp({**stamp, **run_fields})  # the events before went out with the stamp before
+            keys = {name: stamp[name] for name in ("origin_key", "cloud_key") if name in stamp}
+            for event in batch:
+                if keys:
+                    rec.stamp(event, keys)
+                yield event
+        writer.set_stamp(run_fields)  # the resolved events
 
     emit = writer.add
 
