@@ -111,21 +111,29 @@ def _lines(count: int) -> str:
     return f"{count} line" if count == 1 else f"{count} lines"
 
 
-_ID_FIELDS = ("cloud_type", "record_type", "reference", "finding_key")
-
-
-def _text(value: Any) -> str:
-    return value if type(value) is str else str(value)
-
-
 def finding_id(event: dict) -> str:
     """A stable fingerprint of what an event found: the same problem in two runs has the same id."""
     com = event.get("com") or {}
-    parts = [_text(com.get(name, "")) for name in _ID_FIELDS]
+    get = com.get
+    cloud, record_type, reference, key = (
+        get("cloud_type", ""),
+        get("record_type", ""),
+        get("reference", ""),
+        get("finding_key", ""),
+    )
+    parts = [
+        cloud if type(cloud) is str else str(cloud),
+        record_type if type(record_type) is str else str(record_type),
+        reference if type(reference) is str else str(reference),
+        key if type(key) is str else str(key),
+    ]
     if not parts[2] and not parts[3]:
         # No resource reference or detail: fall back to the event's own ext, minus run metadata.
         parts.append(rec.dumps({k: v for k, v in (event.get("ext") or {}).items() if k != "audit_version"}).decode())
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+_SEVERITY_NAMES = frozenset(SEVERITIES)
 
 
 def normalize_severity(value: Any, check_id: Any = None) -> str:
@@ -833,13 +841,18 @@ def _annotate(event: dict, baseline: _Baseline, run_time: str, match: Callable[.
     """Give an event of this run its finding id, severity, first/last seen, status and mute; its ``com``."""
     com = event.setdefault("com", {})
     fid = finding_id(event)
-    known = fid in baseline.first_seen
+    first_seen = baseline.first_seen.get(fid)
     com["finding_id"] = fid
-    com["severity"] = normalize_severity(com.get("severity"), com.get("check_id"))
-    com["first_seen"] = baseline.first_seen[fid] if known else run_time
+    severity = com.get("severity")
+    if type(severity) is not str or severity not in _SEVERITY_NAMES:  # most events name a known one
+        severity = normalize_severity(severity, com.get("check_id"))
+    com["severity"] = severity
+    known = first_seen is not None
+    com["first_seen"] = first_seen if known else run_time
     com["last_seen"] = run_time
     com["status"] = "open" if known else "new"
-    _mute(com, com.get("origin_key"), match)
+    if match is not None:
+        _mute(com, com.get("origin_key"), match)
     return com
 
 

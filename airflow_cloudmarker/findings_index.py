@@ -78,12 +78,15 @@ def row(com: dict, status: str, first_seen: Any, last_seen: Any, finding_id: str
     for name in ROW_FIELDS:
         value = com.get(name)
         if value is not None:
-            out[name] = value if type(value) is str or isinstance(value, (str, int, float, bool)) else str(value)
+            out[name] = value if type(value) in _PLAIN or isinstance(value, (str, int, float, bool)) else str(value)
     if com.get("muted") is True:
         out["muted"] = True
     if status == "resolved":
         out["resolved_at"] = com.get("resolved_at")
     return out
+
+
+_PLAIN = frozenset((str, int, float, bool))
 
 
 def _counts() -> dict[str, dict[str, int]]:
