@@ -10,7 +10,10 @@ task's partial output.
 
 Each batch value is ``{"count": n, "records": "<JSON array>"}``: records are encoded once with
 orjson (datetimes as ISO strings) instead of being walked dict by dict by Airflow's XCom
-encoder and decoder, which is several times slower for large batches.
+encoder and decoder, which is several times slower for large batches. A batch whose records
+all get the same ``com`` fields (where they came from: audit, plugin, run) carries them once,
+as ``"stamp": {...}``, and ``read_batches`` puts them into each record's ``com`` as it decodes
+it: encoding and decoding those fields in every record cost more than the record itself.
 """
 
 from __future__ import annotations
@@ -64,9 +67,12 @@ class BatchWriter:
     Each record is encoded once, on arrival, so the writer holds compact JSON, not dicts.
     """
 
-    def __init__(self, ti: XComAccess, limits: BatchLimits | None = None):
+    def __init__(self, ti: XComAccess, limits: BatchLimits | None = None, stamp: dict | None = None):
         self._ti = ti
         self._limits = limits or BatchLimits()
+        #: ``com`` fields of every record of the batch being written, given once (``set_stamp``).
+        self.stamp = dict(stamp) if stamp else None
+        self._stamp_bytes = _stamp_bytes(self.stamp)
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self.batches = 0
@@ -86,9 +92,17 @@ class BatchWriter:
         except rec.JSONEncodeError:
             encoded = self._repaired(record, where)
         self._pending.append(encoded)
-        self._pending_bytes += len(encoded) + 1
+        # Counted as the decoded record will be, with its stamp: the limit bounds the consumers' memory.
+        self._pending_bytes += len(encoded) + self._stamp_bytes
         if len(self._pending) >= self._limits.records or self._pending_bytes >= self._limits.bytes:
             self.flush()
+
+    def set_stamp(self, stamp: dict | None) -> None:
+        """Stamp the records added from now on with ``stamp`` (the queued ones keep theirs: they go out first)."""
+        if stamp != self.stamp:
+            self.flush()
+            self.stamp = dict(stamp) if stamp else None
+            self._stamp_bytes = _stamp_bytes(self.stamp)
 
     def _repaired(self, record: dict, where: Any) -> bytes:
         fixed, repairs = rec.repair(record)
@@ -102,7 +116,10 @@ class BatchWriter:
         if not self._pending:
             return
         text = (b"[" + b",".join(self._pending) + b"]").decode("utf-8")
-        self._ti.xcom_push(BATCH_KEY_FORMAT.format(self.batches), {"count": len(self._pending), "records": text})
+        value: dict[str, Any] = {"count": len(self._pending), "records": text}
+        if self.stamp:
+            value["stamp"] = self.stamp
+        self._ti.xcom_push(BATCH_KEY_FORMAT.format(self.batches), value)
         self.records += len(self._pending)
         self.batches += 1
         self._pending = []
@@ -120,6 +137,11 @@ class BatchWriter:
             "repaired": self.repaired,
             **extra,
         }
+
+
+def _stamp_bytes(stamp: dict | None) -> int:
+    """What a stamp adds to each record's JSON (at least the separator between records)."""
+    return 1 + (len(rec.dumps(stamp)) if stamp else 0)
 
 
 def push_manifest(ti: XComAccess, manifest: dict) -> None:
@@ -143,8 +165,25 @@ def upstream_manifests(ti: XComAccess, task_ids: Iterable[str]) -> list[dict]:
     return [m for m in (found or []) if isinstance(m, dict) and "batches" in m]
 
 
-def read_batches(ti: XComAccess, manifests: Iterable[dict]) -> Iterator[list[dict]]:
-    """Yield the record batches of ``manifests`` one at a time."""
+def read_batches(ti: XComAccess, manifests: Iterable[dict], extra: dict | None = None) -> Iterator[list[dict]]:
+    """Yield the record batches of ``manifests`` one at a time, each record stamped with its batch's ``stamp``.
+
+    ``extra`` fields go into every record's ``com`` too, after the batch's (a store's target fields):
+    one update per record for both.
+    """
+    for records, stamp in read_unstamped(ti, manifests):
+        fields = {**stamp, **extra} if stamp and extra else stamp or extra
+        if fields:
+            for record in records:
+                rec.stamp(record, fields)
+        yield records
+
+
+def read_unstamped(ti: XComAccess, manifests: Iterable[dict]) -> Iterator[tuple[list[dict], dict | None]]:
+    """Yield ``(records, stamp)`` per batch: the records as encoded, and the com fields they all get (or None).
+
+    For a consumer that passes records on with the same stamp and needs only a field or two of it.
+    """
     for manifest in manifests:
         for number in range(manifest["batches"]):
             key = BATCH_KEY_FORMAT.format(number)
@@ -154,4 +193,4 @@ def read_batches(ti: XComAccess, manifests: Iterable[dict]) -> Iterator[list[dic
                     f"XCom {key} of {manifest['task_id']}[{manifest['map_index']}] is missing: "
                     f"the XCom object store lost it or the upstream task was cleared; rerun the upstream task"
                 )
-            yield rec.loads(value["records"])
+            yield rec.loads(value["records"]), value.get("stamp") or None

@@ -114,16 +114,26 @@ def _lines(count: int) -> str:
 def finding_id(event: dict) -> str:
     """A stable fingerprint of what an event found: the same problem in two runs has the same id."""
     com = event.get("com") or {}
+    get = com.get
+    cloud, record_type, reference, key = (
+        get("cloud_type", ""),
+        get("record_type", ""),
+        get("reference", ""),
+        get("finding_key", ""),
+    )
     parts = [
-        str(com.get("cloud_type", "")),
-        str(com.get("record_type", "")),
-        str(com.get("reference", "")),
-        str(com.get("finding_key", "")),
+        cloud if type(cloud) is str else str(cloud),
+        record_type if type(record_type) is str else str(record_type),
+        reference if type(reference) is str else str(reference),
+        key if type(key) is str else str(key),
     ]
     if not parts[2] and not parts[3]:
         # No resource reference or detail: fall back to the event's own ext, minus run metadata.
         parts.append(rec.dumps({k: v for k, v in (event.get("ext") or {}).items() if k != "audit_version"}).decode())
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+_SEVERITY_NAMES = frozenset(SEVERITIES)
 
 
 def normalize_severity(value: Any, check_id: Any = None) -> str:
@@ -326,7 +336,15 @@ class SnapshotReader:
         self.expected = expected
         self.check: SnapshotCheck | None = None
 
+    #: Bytes read at a time (the digest is updated per block, not per line).
+    BLOCK_BYTES = 1 << 20
+
     def __iter__(self) -> Iterator[dict]:
+        for number, line in self._lines():
+            yield self._finding(line, number)
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of every non-blank line; then the count and sha256 are checked."""
         if not self.name:
             return
         digest = hashlib.sha256()
@@ -335,17 +353,53 @@ class SnapshotReader:
             f = self.store._path(self.name).open("rb")
         except FileNotFoundError as exc:
             raise DamagedState(f"{HEAD_NAME} names snapshot {self.name}, which is missing") from exc
+        rest = b""
         with f:
-            for line in f:
-                digest.update(line)
-                if not line.strip():
-                    continue  # never written; a checked snapshot fails its checksum below
-                count += 1
-                yield self._finding(line, count)
+            while block := f.read(self.BLOCK_BYTES):
+                digest.update(block)
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    if line and not line.isspace():  # a blank line was never written: the checksum fails below
+                        count += 1
+                        yield count, line
+        if rest and not rest.isspace():
+            count += 1
+            yield count, rest
         self.check = SnapshotCheck(count, digest.hexdigest())
         problem = self.expected.problem(self.check) if self.expected else None
         if problem:
             raise DamagedState(f"snapshot {self.name} {problem}")
+
+    @property
+    def _checksummed(self) -> bool:
+        """True when the whole file's sha256 is checked at the end, so lines may be read without parsing them."""
+        return self.expected is not None and self.expected.sha256 is not None
+
+    def first_seen(self) -> Iterator[tuple[str, str]]:
+        """(id, first_seen) of every finding.
+
+        A line as this module writes it (``{"id":"...","first_seen":"...",``) is read without
+        decoding the rest of it, when HEAD's sha256 proves the file is the one written; others are parsed.
+        """
+        quick = self._checksummed
+        for number, line in self._lines():
+            found = _id_and_first_seen(line) if quick else None
+            if found is None:
+                finding = self._finding(line, number)
+                found = finding["id"], finding["first_seen"]
+            yield found
+
+    def unseen(self, seen: set[str]) -> Iterator[dict]:
+        """The findings whose id is not in ``seen``; a line whose id is in it is not decoded (when checksummed)."""
+        quick = self._checksummed
+        for number, line in self._lines():
+            fid = _line_id(line) if quick else None
+            if fid is not None and fid in seen:
+                continue
+            finding = self._finding(line, number)
+            if finding["id"] not in seen:
+                yield finding
 
     def _finding(self, line: bytes, number: int) -> dict:
         try:
@@ -359,6 +413,37 @@ class SnapshotReader:
         ):
             raise DamagedState(f"snapshot {self.name}: line {number} is not a finding (no id or first_seen)")
         return finding
+
+
+_ID_PREFIX = b'{"id":"'
+_FIRST_SEEN = b'","first_seen":"'
+
+
+def _line_id(line: bytes) -> str | None:
+    """The id of a snapshot line as ``SnapshotWriter`` writes it (id first), or None for another shape.
+
+    A line that does not end its object (cut off) is None too: parsing it says which line is damaged.
+    """
+    if not (line.startswith(_ID_PREFIX) and line.rstrip().endswith(b"}")):
+        return None
+    end = line.find(b'"', 7)
+    fid = line[7:end]
+    return None if end < 0 or b"\\" in fid else fid.decode()
+
+
+def _id_and_first_seen(line: bytes) -> tuple[str, str] | None:
+    """(id, first_seen) of a snapshot line that starts with them, or None (parse the line instead)."""
+    if not (line.startswith(_ID_PREFIX) and line.rstrip().endswith(b"}")):
+        return None
+    end = line.find(b'"', 7)
+    if end < 0 or not line.startswith(_FIRST_SEEN, end):
+        return None
+    start = end + len(_FIRST_SEEN)
+    stop = line.find(b'"', start)
+    fid, first = line[7:end], line[start:stop]
+    if stop < 0 or b"\\" in fid or b"\\" in first:
+        return None
+    return fid.decode(), first.decode()
 
 
 class SnapshotWriter:
@@ -661,7 +746,7 @@ def _load_baseline(store: StateStore, run_id: str) -> _Baseline:
     # A retry of this run starts from the same point as its first try did.
     which = "previous" if head.get("run_id") == run_id else "snapshot"
     reader = store.read_snapshot(head.get(which), expected_check(head, which))
-    first_seen = {f["id"]: sys.intern(f["first_seen"]) for f in reader}
+    first_seen = {fid: sys.intern(first) for fid, first in reader.first_seen()}
     return _Baseline(head.get(which), first_seen, reader.check)
 
 
@@ -733,9 +818,7 @@ def track(
                         }
                     )
                 emit(event)
-            for finding in store.read_snapshot(baseline.name, baseline.check):
-                if finding["id"] in seen:
-                    continue
+            for finding in store.read_snapshot(baseline.name, baseline.check).unseen(seen):
                 if not scope.complete(finding):
                     write(finding)  # its cloud or check failed this run: nothing can be concluded
                     indexed.carried(finding)
@@ -758,13 +841,18 @@ def _annotate(event: dict, baseline: _Baseline, run_time: str, match: Callable[.
     """Give an event of this run its finding id, severity, first/last seen, status and mute; its ``com``."""
     com = event.setdefault("com", {})
     fid = finding_id(event)
-    known = fid in baseline.first_seen
+    first_seen = baseline.first_seen.get(fid)
     com["finding_id"] = fid
-    com["severity"] = normalize_severity(com.get("severity"), com.get("check_id"))
-    com["first_seen"] = baseline.first_seen[fid] if known else run_time
+    severity = com.get("severity")
+    if type(severity) is not str or severity not in _SEVERITY_NAMES:  # most events name a known one
+        severity = normalize_severity(severity, com.get("check_id"))
+    com["severity"] = severity
+    known = first_seen is not None
+    com["first_seen"] = first_seen if known else run_time
     com["last_seen"] = run_time
     com["status"] = "open" if known else "new"
-    _mute(com, com.get("origin_key"), match)
+    if match is not None:
+        _mute(com, com.get("origin_key"), match)
     return com
 
 

@@ -78,12 +78,15 @@ def row(com: dict, status: str, first_seen: Any, last_seen: Any, finding_id: str
     for name in ROW_FIELDS:
         value = com.get(name)
         if value is not None:
-            out[name] = value if isinstance(value, (str, int, float, bool)) else str(value)
+            out[name] = value if type(value) in _PLAIN or isinstance(value, (str, int, float, bool)) else str(value)
     if com.get("muted") is True:
         out["muted"] = True
     if status == "resolved":
         out["resolved_at"] = com.get("resolved_at")
     return out
+
+
+_PLAIN = frozenset((str, int, float, bool))
 
 
 def _counts() -> dict[str, dict[str, int]]:
@@ -135,19 +138,44 @@ class IndexWriter:
     index lives wherever the state does (local files, S3, GCS, Azure Blob).
     """
 
+    #: Lines are written in chunks of about this size per file: a write through an object-storage
+    #: file costs more than encoding the row.
+    CHUNK_BYTES = 1 << 20
+
     def __init__(self, path_of: Callable[[str], Any], run_id: str, run_time: str, snapshot_name: str):
         self._path_of = path_of
         self.stem = stem(snapshot_name)
         self.summary = RunSummary(run_id=run_id, time=run_time, snapshot=snapshot_name)
         self._files: dict[str, Any] = {}
+        self._pending: dict[str, list[bytes]] = {}
+        self._pending_bytes: dict[str, int] = {}
+        self._changes = self._changes_file
+        self._snapshot_files = {severity: self._snapshot_file(severity) for severity in SEVERITIES}
 
-    def _write(self, name: str, data: dict) -> None:
+    def _write(self, name: str, data: dict | bytes) -> None:
+        line = data if type(data) is bytes else rec.dumps(data)
+        pending = self._pending.get(name)
+        if pending is None:
+            pending = self._pending[name] = []
+            self._pending_bytes[name] = 0
+        pending.append(line)
+        self._pending_bytes[name] += len(line) + 1
+        if self._pending_bytes[name] >= self.CHUNK_BYTES:
+            self._flush(name)
+
+    def _flush(self, name: str) -> None:
+        """Write the queued lines of one file as one chunk (the file is opened on its first chunk)."""
+        pending = self._pending.get(name)
+        if not pending:
+            return
         file = self._files.get(name)
         if file is None:
             path = self._path_of(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             file = self._files[name] = path.open("wb")
-        file.write(rec.dumps(data) + b"\n")
+        file.write(b"\n".join(pending) + b"\n")
+        self._pending[name] = []
+        self._pending_bytes[name] = 0
 
     def _snapshot_file(self, severity: str) -> str:
         return f"{INDEX_DIR}/snapshots/{self.stem}/{severity}.jsonl"
@@ -160,14 +188,17 @@ class IndexWriter:
         """A finding of this run (its annotated com: status new or open)."""
         status = com["status"]
         line = row(com, status, com.get("first_seen"), com.get("last_seen"), com["finding_id"], com.get("cloud_key"))
-        self.summary.by_severity[line["severity"]][status] += 1
+        summary = self.summary
+        summary.by_severity[line["severity"]][status] += 1
+        encoded = rec.dumps(line)  # the same line in both files
         if status == "new":
-            self.summary.new += 1
-            self._write(self._changes_file, line)
+            summary.new += 1
+            self._write(self._changes, encoded)
         else:
-            self.summary.open += 1
-        self.summary.muted += 1 if line.get("muted") else 0
-        self._write(self._snapshot_file(line["severity"]), line)
+            summary.open += 1
+        if line.get("muted"):
+            summary.muted += 1
+        self._write(self._snapshot_files[line["severity"]], encoded)
 
     def carried(self, finding: dict) -> None:
         """A finding kept unchanged because its cloud or check failed this run: still open."""
@@ -195,7 +226,9 @@ class IndexWriter:
         self._write(self._changes_file, line)
 
     def close(self) -> None:
-        """Close every file and write meta.json (before HEAD names the snapshot)."""
+        """Write what is queued, close every file and write meta.json (before HEAD names the snapshot)."""
+        for name in list(self._pending):
+            self._flush(name)
         for file in self._files.values():
             file.close()
         self._files.clear()
@@ -204,6 +237,7 @@ class IndexWriter:
 
     def abort(self) -> None:
         """After a failed update: close and delete what was written (best effort; the next prune retries)."""
+        self._pending.clear()
         for file in self._files.values():
             with contextlib.suppress(Exception):
                 file.close()

@@ -305,22 +305,23 @@ class _RecordSink:
     """
 
     def __init__(self, ti: Any, limits: batches.BatchLimits, fields: dict, prefix: str):
-        self.writer = batches.BatchWriter(ti, limits)
+        self.writer = batches.BatchWriter(ti, limits, stamp=fields)  # each batch carries the stamp once
         self.fields = fields
         self.prefix = prefix
         self.skipped = _CappedLog(prefix)
         self.count = 0
 
     def take(self, source: Iterable[Any]) -> None:
-        """Stamp and queue every record of ``source``; a record that is not a record is skipped with a warning."""
-        writer, fields, skipped, index = self.writer, self.fields, self.skipped, self.count
+        """Queue every record of ``source`` (the batch stamps them); a record that is not a record is skipped."""
+        writer, skipped, index = self.writer, self.skipped, self.count
+        shape_problem, add = rec.shape_problem, writer.add
         try:
             for record in source:
-                problem = rec.shape_problem(record)
+                problem = shape_problem(record)
                 if problem is not None:
                     skipped.add("skipped record %d: it %s", index, problem)
                 else:
-                    writer.add(rec.stamp(record, fields), index)
+                    add(record, index)
                 index += 1
         finally:
             self.count = index
@@ -334,6 +335,9 @@ class _RecordSink:
 def _records_from(ti: Any, upstream_task_ids: Sequence[str]) -> tuple[list[dict], Iterator[list[dict]]]:
     manifests = batches.upstream_manifests(ti, upstream_task_ids)
     return manifests, batches.read_batches(ti, manifests)
+
+
+_NO_CLOUD = object()
 
 
 class CheckFailed(Exception):
@@ -369,7 +373,7 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], l
     ti, version = _runtime()
     instance, class_name = _construct(plugin)
     fields = rec.origin_stamp(audit_key, version, plugin.key, class_name, "event")
-    writer = batches.BatchWriter(ti, limits)
+    writer = batches.BatchWriter(ti, limits, stamp=fields)
     failed = _CappedLog(plugin.key)
     skipped_events = _CappedLog(plugin.key)
     first_failure = ""
@@ -380,6 +384,8 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], l
             index = seen
             seen += 1
             cloud_key = (record.get("com") or {}).get("origin_key")
+            if cloud_key != writer.stamp.get("cloud_key", _NO_CLOUD):
+                writer.set_stamp({**fields, "cloud_key": cloud_key})  # which cloud's data found it
             try:
                 events = _events_of(instance, record)
             except Exception as exc:
@@ -400,7 +406,6 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], l
                         "skipped an event of record %d (reference %s): it %s", index, _reference(record), problem
                     )
                     continue
-                rec.stamp(event, fields)["com"]["cloud_key"] = cloud_key  # which cloud's data found it
                 writer.add(event, (index, record))
     failed.close("records on which eval() raised")
     skipped_events.close("skipped events")
@@ -472,7 +477,8 @@ def deliver(
     ti, _ = _runtime()
     instance, class_name = _construct(plugin)
     fields = rec.target_stamp(audit_key, plugin.key, class_name, target_type)
-    manifests, stream = _records_from(ti, upstream_task_ids)
+    manifests = batches.upstream_manifests(ti, upstream_task_ids)
+    stream = batches.read_batches(ti, manifests, extra=fields)  # stamped as they are decoded
     keeps_all = target_type != "alert" or contract.keeps_every_event(instance)
     wanted = findings.STATUSES_OF_CHANGE if only_changes and not keeps_all else None
     written = batch_count = 0
@@ -486,7 +492,7 @@ def deliver(
                 if held:
                     skipped[held] += 1
                     continue
-                instance.write(rec.stamp(record, fields))
+                instance.write(record)
                 written += 1
         instance.done()
     except BaseException:  # failed or interrupted: a plugin's optional abort() drops its partial output
@@ -588,15 +594,22 @@ def track_findings(
     scope.failed_events = {tid.removeprefix("check_") for tid in event_task_ids if tid not in completed_checks}
 
     store = findings.StateStore(findings.state_base_url(), audit_key)
-    writer = batches.BatchWriter(ti, limits)
-    stamp_fields = {"audit_key": audit_key, "audit_version": version}
+    run_fields = {"audit_key": audit_key, "audit_version": version}
+    writer = batches.BatchWriter(ti, limits, stamp=run_fields)
 
     def events() -> Iterator[dict]:
-        for batch in batches.read_batches(ti, event_manifests):
-            yield from batch
+        """The checks' events, passed on with their batch's stamp: only the two keys findings reads are set."""
+        for batch, stamp in batches.read_unstamped(ti, event_manifests):
+            stamp = stamp or {}
+            writer.set_stamp({**stamp, **run_fields})  # the events before went out with the stamp before
+            keys = {name: stamp[name] for name in ("origin_key", "cloud_key") if name in stamp}
+            for event in batch:
+                if keys:
+                    rec.stamp(event, keys)
+                yield event
+        writer.set_stamp(run_fields)  # the resolved events
 
-    def emit(event: dict) -> None:
-        writer.add(rec.stamp(event, stamp_fields))
+    emit = writer.add
 
     mutes = _mutelist(audit_key, mutelist, run_time, timezone)
     outcome = findings.track(store, dag_run.run_id, run_time, events(), scope, emit, mutes)

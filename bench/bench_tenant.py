@@ -1,12 +1,13 @@
-"""Benchmark: a large Azure tenant through `cloudmarker -n` (AzCloud against the local ARM server).
+"""Benchmark: a large Azure tenant or GCP organisation through `cloudmarker -n` against the local servers.
 
-Starts the fake ARM server in its own process (``--subscriptions`` subscriptions, ``--latency``
-seconds per call), runs ``cloudmarker -n`` with AzCloud and FileStore, and prints: wall time, the
-fetch tasks the subscriptions became, ARM calls made, the ideal time (calls x latency / concurrency,
-with concurrency = max_parallel_shards x AzCloud threads), and whether every subscription's records
+Starts the fake ARM server (``--cloud azure``, AzCloud) or the fake GCP (``--cloud gcp``, GCPCloud)
+in its own process (``--subscriptions`` subscriptions or projects, ``--latency`` seconds per call),
+runs ``cloudmarker -n`` with FileStore, and prints: wall time, the fetch tasks the shards became,
+API calls made, the ideal time (calls x latency / concurrency, with concurrency =
+max_parallel_shards x the calls one shard makes at once), and whether every shard's records
 arrived exactly once. Printed figures, not a timed test; report ``uptime`` with them.
 
-    python bench/bench_tenant.py [--subscriptions 2000] [--latency 0.05]
+    python bench/bench_tenant.py [--subscriptions 2000] [--latency 0.05] [--cloud gcp]
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import requests  # noqa: E402
-from servers.azure import serve_in_process  # noqa: E402
+from servers import azure as fake_azure  # noqa: E402
+from servers import gcp as fake_gcp  # noqa: E402
 
 CONFIG = """\
 plugins:
@@ -51,31 +53,78 @@ logger:
     file:
       filename: {log}
 """
+GCP_CONFIG = """\
+plugins:
+  mygcpcloud:
+    plugin: cloudmarker.clouds.gcpcloud.GCPCloud
+    params:
+      key_file_path: {key}
+      api_endpoints: {endpoints}
+  filestore:
+    params:
+      path: {out}
+audits:
+  tenantaudit:
+    clouds: [mygcpcloud]
+    stores: [filestore]
+run: [tenantaudit]
+logger:
+  handlers:
+    file:
+      filename: {log}
+"""
+
+
+def start_server(args: argparse.Namespace, work: Path) -> tuple[multiprocessing.Process, dict]:
+    """The fake cloud in its own process, and what the config and the report need from it."""
+    context = multiprocessing.get_context("spawn")
+    info = context.Queue()
+    if args.cloud == "azure":
+        target, kwargs = fake_azure.serve_in_process, {"subscriptions": args.subscriptions, "vms": 2}
+    else:
+        target = fake_gcp.serve_in_process
+        kwargs = {"projects": args.subscriptions, "firewalls": 2, "instances": 4, "zones": 3}
+    server = context.Process(
+        target=target, args=(str(work / "ca"), info), kwargs={**kwargs, "latency": args.latency}, daemon=True
+    )
+    server.start()
+    if args.cloud == "azure":
+        url, ca_file, tenant, client, secret, subs = info.get(timeout=120)
+        config = CONFIG.format(tenant=tenant, client=client, secret=secret, url=url, out=work / "out", log="{log}")
+        return server, {
+            "url": url,
+            "verify": ca_file,
+            "shards": subs,
+            "config": config,
+            "env": {"REQUESTS_CA_BUNDLE": ca_file},
+        }
+    endpoints, key, projects, url = info.get(timeout=120)
+    config = GCP_CONFIG.format(key=key, endpoints=json.dumps(endpoints), out=work / "out", log="{log}")
+    return server, {"url": url, "verify": True, "shards": projects, "config": config, "env": {}}
+
+
+#: Per cloud: the record type there is one of per shard, its shard field, the output file, calls one shard makes at once
+CLOUDS = {
+    "azure": ("subscription", "subscription_id", "tenantaudit_myazcloud.json", 8),
+    "gcp": ("project", "project_id", "tenantaudit_mygcpcloud.json", 1),
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--subscriptions", type=int, default=2000)
+    parser.add_argument("--subscriptions", type=int, default=2000, help="subscriptions (azure) or projects (gcp)")
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--cloud", choices=sorted(CLOUDS), default="azure")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cm-tenant-"))
-    context = multiprocessing.get_context("spawn")
-    info = context.Queue()
-    server = context.Process(
-        target=serve_in_process,
-        args=(str(work / "ca"), info),
-        kwargs={"subscriptions": args.subscriptions, "vms": 2, "latency": args.latency},
-        daemon=True,
-    )
-    server.start()
+    server, fake = start_server(args, work)
     try:
-        url, ca_file, tenant, client, secret, subs = info.get(timeout=120)
         out, log = work / "out", work / "cloudmarker.log"
         config = work / "cloudmarker.yaml"
-        config.write_text(CONFIG.format(tenant=tenant, client=client, secret=secret, url=url, out=out, log=log))
+        config.write_text(fake["config"].replace("{log}", str(log)))
         env = {
             **os.environ,
-            "REQUESTS_CA_BUNDLE": ca_file,
+            **fake["env"],
             "NO_PROXY": "127.0.0.1,localhost",
             "AIRFLOW__CLOUDMARKER__FINDINGS_PATH": f"file://{work}/findings",
         }
@@ -89,26 +138,33 @@ def main() -> int:
             )
             _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - started
-        calls = requests.get(f"{url}/_test/calls", timeout=60, verify=ca_file).json()
+        every_call = requests.get(f"{fake['url']}/_test/calls?all=1", timeout=60, verify=fake["verify"]).json()
+        tokens = sum(1 for c in every_call if c[1].endswith("/token"))
+        api = "/subscriptions" if args.cloud == "azure" else "/"  # not the login's discovery and token calls
+        calls = [c for c in every_call if c[1].startswith(api) and not c[1].endswith("/token")]
         text = log.read_text()
         tasks = re.search(r"shards to fetch in (\d+) tasks", text)
         fetch_start = re.search(r"^(\S+ \S+) .*shards to fetch", text, re.M)
-        records = json.loads((out / "tenantaudit_myazcloud.json").read_text()) if status == 0 else []
-        per_sub = Counter(r["ext"]["subscription_id"] for r in records if r["ext"]["record_type"] == "subscription")
-        exactly_once = sorted(per_sub) == sorted(subs) and set(per_sub.values()) == {1}
-        concurrency = 8 * 8  # max_parallel_shards shards at once, each AzCloud on 8 threads
+        shard_type, shard_field, output, per_shard = CLOUDS[args.cloud]
+        records = json.loads((out / output).read_text()) if status == 0 else []
+        per_sub = Counter(r["ext"][shard_field] for r in records if r["ext"]["record_type"] == shard_type)
+        exactly_once = sorted(per_sub) == sorted(fake["shards"]) and set(per_sub.values()) == {1}
+        concurrency = 8 * per_shard  # max_parallel_shards shards at once, each making per_shard calls at once
         ideal = len(calls) * args.latency / concurrency
-        fetch_lines = re.findall(r"read (\d+) records .* in ([\d.]+) s; (\d+) api calls; (\d+) throttled calls", text)
-        fetch_seconds = sum(float(s) for _, s, _, _ in fetch_lines)
-        print(f"subscriptions {len(subs)}, latency {args.latency * 1000:.0f} ms, exit status {status >> 8}")
+        fetch_lines = re.findall(r"read (\d+) records .* in ([\d.]+) s; (\d+) api calls", text)
+        fetch_seconds = sum(float(s) for _, s, _ in fetch_lines)
+        print(
+            f"{args.cloud}: {len(fake['shards'])} shards, latency {args.latency * 1000:.0f} ms, "
+            f"exit status {status >> 8}"
+        )
         print(
             f"fetch tasks {tasks.group(1) if tasks else '?'}; records {len(records)}; "
-            f"every subscription exactly once: {exactly_once}"
+            f"every shard exactly once: {exactly_once}"
         )
         print(
             f"wall {wall:.1f} s (CPU {usage.ru_utime + usage.ru_stime:.1f} s, "
             f"peak RSS {usage.ru_maxrss / 1024:.0f} MB); "
-            f"fetch tasks' own time {fetch_seconds:.1f} s; ARM calls {len(calls)} (+{len(subs)} token requests); "
+            f"fetch tasks' own time {fetch_seconds:.1f} s; API calls {len(calls)} (+{tokens} token requests); "
             f"ideal {ideal:.1f} s at concurrency {concurrency}; fetch/ideal {fetch_seconds / ideal if ideal else 0:.2f}"
         )
         print(f"first fetch log line at {fetch_start.group(1) if fetch_start else '?'}; work dir {work}")

@@ -316,20 +316,84 @@ def _refused(request: Any) -> Any:
     return RequestsTransportResponse(request, response)
 
 
-def transport(threads: int) -> Any:
-    """One HTTP transport shared by every management client of a plugin instance.
-
-    Each client would otherwise open its own connection pool (a TLS handshake per client and
-    thread); one pool sized for ``threads`` keeps connections alive across subscriptions and types.
-    It counts the calls and throttled calls (``calls``, ``throttled``) and honours ``Retry-After``
-    per subscription (``ThrottleGate``).
-    """
+def http_session(pool_size: int) -> Any:
+    """A requests session whose connection pool keeps ``pool_size`` connections alive."""
     import requests
 
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=threads + 4)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
     session.mount("https://", adapter)
-    return _counting_transport_class()(session=session, session_owner=False)
+    return session
+
+
+def transport(threads: int, session: Any = None) -> Any:
+    """One HTTP transport shared by every management client of a plugin instance.
+
+    Each client would otherwise open its own connection pool (a TLS handshake per client and
+    thread); one pool keeps connections alive across subscriptions and types (``session``: the
+    process-wide one of ``shared_connection``, else a new pool sized for ``threads``). It counts
+    this instance's calls and throttled calls (``calls``, ``throttled``) and honours ``Retry-After``
+    per subscription (``ThrottleGate``).
+    """
+    return _counting_transport_class()(session=session or http_session(threads + 4), session_owner=False)
+
+
+#: How long a process reuses an authenticated credential and its connections (a rotated secret or
+#: connection is picked up after at most this long; the credential refreshes its own tokens).
+SHARED_SECONDS = 15 * 60
+
+
+@dataclass
+class _Shared:
+    credential: Any
+    session: Any
+    since: float
+
+
+class SharedConnections:
+    """The authenticated credential and HTTP connection pool, once per process and set of params.
+
+    The framework reads each shard (subscription) on a fresh plugin instance, many in one fetch
+    task; authenticating (an MSAL application and a token request) and opening TLS connections
+    again for each cost more CPU than the shard's own calls. Instances with equal settings share
+    them here instead: the first one authenticates (the others wait for it, so one token is asked
+    for, not one per thread), and they go on for ``SHARED_SECONDS``. A failed authentication is
+    not kept: the next instance tries again and raises its own clear error. Only the credential
+    and the pool are shared; each instance keeps its own transport (its own call counts).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[AzureSettings, int], _Shared] = {}
+        self._key_locks: dict[tuple[AzureSettings, int], threading.Lock] = {}
+
+    def get(self, s: AzureSettings, pool_size: int) -> tuple[Any, Any]:
+        """(credential, session) for ``s``: authenticated now, or earlier in this process."""
+        key = (s, pool_size)
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            entry = self._entries.get(key)
+            if entry is not None and self._clock() - entry.since < SHARED_SECONDS:
+                return entry.credential, entry.session
+            cred = authenticate(s)  # raises: nothing is kept, the next instance tries again
+            self._entries[key] = _Shared(cred, http_session(pool_size), self._clock())
+            if entry is not None:
+                entry.session.close()  # after the new one: an instance still using it gets new connections
+            return cred, self._entries[key].session
+
+    def clear(self) -> None:
+        """Close and forget every shared credential and pool (tests; a long-lived process may call it)."""
+        with self._lock:
+            entries, self._entries = list(self._entries.values()), {}
+        for entry in entries:
+            entry.session.close()
+            if hasattr(entry.credential, "close"):
+                entry.credential.close()
+
+
+SHARED = SharedConnections()
 
 
 def client_kwargs(s: AzureSettings, shared_transport: Any = None) -> dict[str, Any]:
@@ -406,9 +470,12 @@ class SubscriptionCloud:
         self._transport: Any = None
 
     def _credential(self) -> Any:
+        """The authenticated credential (shared by the instances of this process with the same params)."""
         if self._cred is None:
-            self._cred = authenticate(self._settings)
-            self._transport = transport(self._threads)
+            # Sized for every shard a fetch task reads at once, each on ``threads`` threads.
+            pool_size = self._threads * max(1, self.max_parallel_shards) + 4
+            self._cred, session = SHARED.get(self._settings, pool_size)
+            self._transport = transport(self._threads, session)
         return self._cred
 
     def shards(self) -> list[str]:
@@ -423,11 +490,7 @@ class SubscriptionCloud:
         return {"api_calls": self._transport.calls, "throttled_calls": self._transport.throttled}
 
     def done(self) -> None:
-        """Release the credential's HTTP session."""
-        if self._cred is not None and hasattr(self._cred, "close"):
-            self._cred.close()
-        if self._transport is not None:
-            self._transport.session.close()
+        """Let go of the credential and transport (the shared ones stay open for the next shard)."""
         self._cred = self._transport = None
 
 

@@ -9,10 +9,11 @@ is named without losing the others' records.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import util
@@ -135,13 +136,11 @@ class AzCloud(arm.SubscriptionCloud):
 
         def mysql_servers() -> Iterator[dict]:
             servers = arm.unless_unregistered(mysql.servers.list(), f"AzCloud subscription {sub_id} mysql_server")
-            for server in itertools.islice(servers, self._max_recs):
-                raw = _arm_shape(server)
+            raws = [_arm_shape(server) for server in itertools.islice(servers, self._max_recs)]
+            for raw, tls in _each_concurrently(functools.partial(self._mysql_tls_enforced, mysql), raws, self._threads):
                 failures.count()
-                try:
-                    tls = self._mysql_tls_enforced(mysql, raw)
-                except Exception as exc:
-                    failures.add(raw.get("id") or str(raw.get("name")), exc)
+                if isinstance(tls, Exception):
+                    failures.add(raw.get("id") or str(raw.get("name")), tls)
                     continue
                 record = self._record("mysql_server", raw, sub.result())
                 record["com"]["tls_enforced"] = tls
@@ -175,6 +174,26 @@ class AzCloud(arm.SubscriptionCloud):
                 ),
                 "com": firewall_rule_com(rule),
             }
+
+
+def _each_concurrently(read: Callable[[Any], Any], items: list, threads: int) -> Iterator[tuple[Any, Any]]:
+    """``(item, read(item))`` in the order of ``items``, up to ``threads`` reads at once; an error is its value.
+
+    A subscription's MySQL servers each need one more call; read one after another, a subscription
+    with many servers would take that many round trips.
+    """
+
+    def attempt(item: Any) -> Any:
+        try:
+            return read(item)
+        except Exception as exc:
+            return exc
+
+    if len(items) <= 1 or threads <= 1:
+        yield from ((item, attempt(item)) for item in items)
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(items)), thread_name_prefix="cloudmarker-mysql") as pool:
+        yield from zip(items, pool.map(attempt, items), strict=True)
 
 
 class _Failures:

@@ -298,3 +298,24 @@ def test_an_unregistered_resource_provider_lists_nothing_and_is_never_registered
     assert not [c for c in azure.calls if c[0] == "POST" and c[1].lower().endswith("/register")]
     statuses = [s for _, p, s in azure.calls if p.endswith(f"/providers/{azure_rdbms.MYSQL}")]
     assert statuses == [409]  # one answer, no retry
+
+
+def test_shard_instances_share_one_token_and_pool_but_count_their_own_calls(azure):
+    shards = AzCloud(**params(azure)).shards()
+    counts = []
+    for shard in shards:  # as the fetch task reads them: a fresh instance per shard
+        cloud = AzCloud(**params(azure))
+        records = list(cloud.read(shard))
+        counts.append(cloud.api_counts()["api_calls"])
+        cloud.done()
+        assert {r["ext"]["subscription_id"] for r in records} == {shard}
+    assert counts == [1 + 10 + 1 + 2] * 2  # each instance: its get, 10 lists, a second VM page, 2 parameters
+    assert azure.counts()[("POST", f"/{azure.tenant}/oauth2/v2.0/token")] == 1
+
+
+def test_a_failed_authentication_is_not_shared(azure):
+    for _ in range(2):  # each instance tries again and reports its own error
+        with pytest.raises(AzureAuthError, match="rejected the credentials"):
+            list(AzCloud(**params(azure, secret="wrong")).read(next(iter(azure.subs))))
+    assert azure.counts()[("POST", f"/{azure.tenant}/oauth2/v2.0/token")] == 2
+    assert len(list(AzCloud(**params(azure)).read(next(iter(azure.subs))))) > 0

@@ -473,7 +473,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode() if length else ""
         headers: dict[str, str] = {}
         if path == "/_test/calls":  # for a benchmark running the server in another process
-            data = json.dumps([list(c) for c in self.fake.arm_calls()]).encode()
+            with self.fake._lock:
+                every = list(self.fake.calls)  # ?all=1: the token requests too
+            calls = every if "all" in query else self.fake.arm_calls()
+            data = json.dumps([list(c) for c in calls]).encode()
             if method == "POST":
                 with self.fake._lock:
                     self.fake.calls.clear()

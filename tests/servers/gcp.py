@@ -19,6 +19,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 #: google-auth signs assertions for Google's token URL whatever token_uri says; Google checks it.
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
@@ -248,9 +249,19 @@ class GCPServer:
                 self._send(status, body)
 
             def do_GET(self):
+                parts = urllib.parse.urlsplit(self.path)
+                if parts.path == "/_test/calls":  # for a benchmark whose server runs in another process
+                    with server._lock:
+                        calls = list(server.calls)
+                    data = json.dumps(calls).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if server.latency:
                     time.sleep(server.latency)
-                parts = urllib.parse.urlsplit(self.path)
                 query = {k: v[-1] for k, v in urllib.parse.parse_qs(parts.query).items()}
                 auth = self.headers.get("Authorization", "")
                 if not auth.startswith("Bearer ") or auth[7:] not in server.tokens:
@@ -375,3 +386,19 @@ class GCPServer:
             }
             return 200, {**body, **({"nextPageToken": token} if token else {})}
         return 404, _error(404, "NOT_FOUND", "notFound", f"no such endpoint {path}")
+
+
+def serve_in_process(directory: str, info: Any, **kwargs: Any) -> None:
+    """Run a GCPServer on ``make_world(**kwargs)`` until killed; send (endpoints, key file, project ids) to ``info``.
+
+    A benchmark runs the server in its own process so that its CPU does not compete with the client's.
+    ``latency`` (seconds per call) is taken from ``kwargs``; the key file is written into ``directory``.
+    """
+    latency = kwargs.pop("latency", 0.0)
+    world = make_world(**kwargs)
+    with GCPServer(world, latency=latency) as server:
+        key = Path(directory) / "gcp-key.json"
+        key.parent.mkdir(parents=True, exist_ok=True)
+        server.make_key(key)
+        info.put((server.endpoints, str(key), [p["projectId"] for p in world.projects], server.url))
+        threading.Event().wait()

@@ -388,3 +388,12 @@ def test_an_exception_mid_way_leaves_no_partial_file_behind(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         track(store, "run2", events_then_disk_full())
     assert files_under(folder) == before
+
+
+def test_finding_ids_stay_what_earlier_releases_computed():
+    """Ids are kept in the state across releases: a faster finding_id must give the same ids."""
+    com = {"cloud_type": "azure", "record_type": "firewall_rule", "reference": "/subscriptions/s1/nsg/r1"}
+    assert findings.finding_id({"com": {**com, "finding_key": "22"}}) == "679c799aefe9d5920888139d1d094912"
+    # values that are not strings are hashed as their str(), None included
+    odd = {"cloud_type": "mock", "record_type": "mock_event", "reference": 3, "finding_key": None}
+    assert findings.finding_id({"com": odd}) == "47a07e90df79a126c4b1f41cffd3d0c2"
