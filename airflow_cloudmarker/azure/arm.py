@@ -536,6 +536,10 @@ class ResourceCloud(SubscriptionCloud):
     audit's findings for this cloud stay open rather than being wrongly resolved).
     """
 
+    #: True: ``_max_recs`` caps the listed items. A plugin whose items are not what ``_max_recs``
+    #: counts (AzKV lists up to three items per vault) sets False and applies it in ``list_items``.
+    max_recs_caps_items = True
+
     def clients(self, cred: Any, subscription_id: str, kwargs: dict[str, Any]) -> Any:
         """The SDK client(s) for one subscription (any object; passed back to the two methods below)."""
         raise NotImplementedError
@@ -570,7 +574,8 @@ class ResourceCloud(SubscriptionCloud):
         def list_subscription(pipeline: _Pipeline, sub: dict) -> None:
             clients = self.clients(cred, field(sub, "subscription_id"), kwargs)
             what = f"{type(self).__name__} subscription {field(sub, 'subscription_id')}"
-            for item in itertools.islice(unless_unregistered(self.list_items(clients, sub), what), self._max_recs):
+            cap = self._max_recs if self.max_recs_caps_items else None
+            for item in itertools.islice(unless_unregistered(self.list_items(clients, sub), what), cap):
                 listed[0] += 1
                 pipeline.submit(read_item, clients, item, sub)
 

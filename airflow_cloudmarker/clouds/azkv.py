@@ -91,6 +91,9 @@ class AzKV(arm.ResourceCloud):
               conn_id: azure_audit
     """
 
+    #: _max_recs counts vaults, but each vault is up to three items: list_items applies it to the vaults
+    max_recs_caps_items = False
+
     def __init__(
         self,
         tenant: str | None = None,
@@ -122,9 +125,6 @@ class AzKV(arm.ResourceCloud):
         if not isinstance(keys_and_secrets, bool):
             raise arm.AzureConfigError(f"AzKV param keys_and_secrets must be true or false, not {keys_and_secrets!r}")
         self._keys_and_secrets = keys_and_secrets
-        # _max_recs counts vaults, but each vault is up to three items: list_items applies it to the
-        # vaults, and the base class's cap on items is lifted.
-        self._max_vaults, self._max_recs = self._max_recs, None
         self._data_plane_credential: _OneTokenAtATime | None = None
         self._wrap_lock = threading.Lock()
 
@@ -143,7 +143,7 @@ class AzKV(arm.ResourceCloud):
     def list_items(self, clients: _Clients, sub: dict) -> Iterator[tuple[str, Any]]:
         """Each vault of the subscription (one paged list call), as up to three items: vault, secrets, keys."""
         kinds = (VAULT, SECRETS, KEYS) if self._keys_and_secrets else (VAULT,)
-        for vault in itertools.islice(clients.management.vaults.list_by_subscription(), self._max_vaults):
+        for vault in itertools.islice(clients.management.vaults.list_by_subscription(), self._max_recs):
             for kind in kinds:
                 yield kind, vault
 

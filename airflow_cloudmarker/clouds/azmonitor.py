@@ -55,35 +55,8 @@ class AzMonitor(arm.ResourceCloud):
               conn_id: azure_audit
     """
 
-    def __init__(
-        self,
-        tenant: str | None = None,
-        client: str | None = None,
-        secret: str | None = None,
-        conn_id: str | None = None,
-        processes: int = 4,
-        threads: int = 8,
-        _max_subs: int | None = None,
-        _max_recs: int | None = None,
-        authority_host: str | None = None,
-        resource_manager_url: str | None = None,
-        retry_backoff: float = 0.8,
-    ):
-        super().__init__(
-            tenant,
-            client,
-            secret,
-            conn_id,
-            processes,
-            threads,
-            _max_subs,
-            _max_recs,
-            authority_host,
-            resource_manager_url,
-            retry_backoff,
-        )
-        # _max_recs counts log profiles (as in the original), not this plugin's two items per subscription
-        self._max_profiles, self._max_recs = self._max_recs, None
+    #: _max_recs counts log profiles (as in the original), not this plugin's two items per subscription
+    max_recs_caps_items = False
 
     def clients(self, cred: Any, subscription_id: str, kwargs: dict[str, Any]) -> _Clients:
         """A MonitorManagementClient and a SubscriptionClient for the subscription."""
@@ -113,7 +86,7 @@ class AzMonitor(arm.ResourceCloud):
         profiles = []
         for profile in clients.monitor.log_profiles.list():
             profiles.append(profile.as_dict())
-            if self._max_profiles and len(profiles) >= self._max_profiles:
+            if self._max_recs and len(profiles) >= self._max_recs:
                 break
         if not profiles:
             return [arm.record("log_profile_missing", "log_profile_missing", None, sub, None)]
