@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 from servers import azure_keyvault
 from servers.azure import FakeAzure
+from servers.azure import plugin_params as params
 
 from airflow_cloudmarker.azure.arm import ItemReadError
 from airflow_cloudmarker.clouds.azkv import AzKV
@@ -27,18 +28,6 @@ def azure(tmp_path, monkeypatch):
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
         az.keyvault = azure_keyvault.install(az)
         yield az
-
-
-def params(az, **extra):
-    return {
-        "tenant": az.tenant,
-        "client": az.client,
-        "secret": az.secret,
-        "authority_host": az.url,
-        "resource_manager_url": az.url,
-        "retry_backoff": 0,
-        **extra,
-    }
 
 
 def read_all(cloud):

@@ -14,6 +14,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from servers import azure_rdbms
 from servers.azure import LIST_PATHS, FakeAzure
+from servers.azure import plugin_params as params
 
 from airflow_cloudmarker.azure.arm import AzureAuthError, ItemReadError
 from airflow_cloudmarker.clouds.azcloud import AzCloud
@@ -28,18 +29,6 @@ def azure(tmp_path, monkeypatch):
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", az.ca_file)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
         yield az
-
-
-def params(az, **extra):
-    return {
-        "tenant": az.tenant,
-        "client": az.client,
-        "secret": az.secret,
-        "authority_host": az.url,
-        "resource_manager_url": az.url,
-        "retry_backoff": 0,
-        **extra,
-    }
 
 
 def by_type(records):

@@ -11,6 +11,7 @@ import json
 import pytest
 from servers import azure_rdbms
 from servers.azure import FakeAzure
+from servers.azure import plugin_params as params
 
 from airflow_cloudmarker.azure.arm import ItemReadError
 from airflow_cloudmarker.clouds.azpostgres import AzPostgres
@@ -26,18 +27,6 @@ def azure(tmp_path, monkeypatch):
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", az.ca_file)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
         yield az
-
-
-def params(az, **extra):
-    return {
-        "tenant": az.tenant,
-        "client": az.client,
-        "secret": az.secret,
-        "authority_host": az.url,
-        "resource_manager_url": az.url,
-        "retry_backoff": 0,
-        **extra,
-    }
 
 
 def read_all(az, **extra):

@@ -517,6 +517,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
 
+def plugin_params(az: FakeAzure, **extra: Any) -> dict[str, Any]:
+    """The params of an Azure cloud plugin that talks to ``az`` with its service principal (no retry backoff)."""
+    return {
+        "tenant": az.tenant,
+        "client": az.client,
+        "secret": az.secret,
+        "authority_host": az.url,
+        "resource_manager_url": az.url,
+        "retry_backoff": 0,
+        **extra,
+    }
+
+
 def serve_in_process(directory: str, info: Any, **kwargs: Any) -> None:
     """Run a FakeAzure until killed, sending (url, ca_file, tenant, client, secret, subscription ids) to ``info``.
 
