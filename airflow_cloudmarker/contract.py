@@ -196,6 +196,14 @@ ABILITIES: tuple[Ability, ...] = (
         "partial output; an error it raises is logged as a warning and never replaces the task's error",
     ),
     Ability(
+        "write_batch",
+        ("stores", "alerts"),
+        "method write_batch(records) taking a list of records",
+        "called with each batch the task reads (up to [cloudmarker] batch_size records, in order) "
+        "instead of write() per record; it must do what write() on each record in turn would do. "
+        "It saves a call and the per-record set-up for every record: FileStore encodes a batch in one go",
+    ),
+    Ability(
         "keeps_every_event",
         ("stores", "alerts"),
         "bool class attribute (default False; True on the built-in stores)",
@@ -276,6 +284,11 @@ def abort_method(obj: Any) -> Callable[[], Any] | None:
     return _callable_attr(obj, "abort")
 
 
+def write_batch_method(obj: Any) -> Callable[[list], Any] | None:
+    """The plugin's ``write_batch(records)``, or None when it takes records one ``write()`` at a time."""
+    return _callable_attr(obj, "write_batch")
+
+
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
@@ -307,6 +320,11 @@ def ability_problems(cls: type, kind: str) -> list[str]:
         abort = getattr(cls, "abort", None)
         if abort is not None and not callable(abort):
             problems.append(f"{name}.abort must be a method taking no arguments; define def abort(self)")
+        write_batch = getattr(cls, "write_batch", None)
+        if write_batch is not None and not callable(write_batch):
+            problems.append(
+                f"{name}.write_batch must be a method taking a list of records; define def write_batch(self, records)"
+            )
     if kind == "events":
         try:
             checks_of(cls)

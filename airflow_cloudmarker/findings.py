@@ -70,6 +70,7 @@ _KEPT_COM = (
     "check_ids",
     "title",
 )
+_KEPT_COM_SET = frozenset(_KEPT_COM)
 _JSON_TYPE_NAMES = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 log = logging.getLogger(__name__)
@@ -335,6 +336,7 @@ class SnapshotReader:
         self.name = name
         self.expected = expected
         self.check: SnapshotCheck | None = None
+        self._read: SnapshotCheck | None = None
 
     #: Bytes read at a time (the digest is updated per block, not per line).
     BLOCK_BYTES = 1 << 20
@@ -343,8 +345,13 @@ class SnapshotReader:
         for number, line in self._lines():
             yield self._finding(line, number)
 
-    def _lines(self) -> Iterator[tuple[int, bytes]]:
-        """(line number, line) of every non-blank line; then the count and sha256 are checked."""
+    def _chunks(self) -> Iterator[bytes]:
+        """The file a block at a time, each cut after its last newline (the last may end without one).
+
+        After the last chunk, ``_read`` holds the number of newline-separated lines and the sha256;
+        the reader finishes with ``_finish`` and the count of lines that hold findings.
+        """
+        self._read = None
         if not self.name:
             return
         digest = hashlib.sha256()
@@ -357,38 +364,75 @@ class SnapshotReader:
         with f:
             while block := f.read(self.BLOCK_BYTES):
                 digest.update(block)
-                lines = (rest + block).split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    if line and not line.isspace():  # a blank line was never written: the checksum fails below
-                        count += 1
-                        yield count, line
-        if rest and not rest.isspace():
+                data = rest + block
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                if cut:
+                    count += data.count(b"\n", 0, cut)
+                    yield data[:cut]
+        if rest:
             count += 1
-            yield count, rest
-        self.check = SnapshotCheck(count, digest.hexdigest())
+            yield rest
+        self._read = SnapshotCheck(count, digest.hexdigest())
+
+    def _finish(self, lines: int) -> None:
+        """Record what was read (``lines`` findings) and raise DamagedState unless it is what HEAD expects."""
+        if self._read is None:
+            return
+        self.check = SnapshotCheck(lines, self._read.sha256)
         problem = self.expected.problem(self.check) if self.expected else None
         if problem:
             raise DamagedState(f"snapshot {self.name} {problem}")
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of every non-blank line; then the count and sha256 are checked."""
+        count = 0
+        for chunk in self._chunks():
+            for line in chunk.split(b"\n"):
+                if line and not line.isspace():  # a blank line was never written: the checksum fails below
+                    count += 1
+                    yield count, line
+        self._finish(count)
 
     @property
     def _checksummed(self) -> bool:
         """True when the whole file's sha256 is checked at the end, so lines may be read without parsing them."""
         return self.expected is not None and self.expected.sha256 is not None
 
-    def first_seen(self) -> Iterator[tuple[str, str]]:
-        """(id, first_seen) of every finding.
+    def first_seen_by_id(self) -> dict[str, str]:
+        """``first_seen`` of every finding, by id (the times interned: most findings share a few).
 
-        A line as this module writes it (``{"id":"...","first_seen":"...",``) is read without
-        decoding the rest of it, when HEAD's sha256 proves the file is the one written; others are parsed.
+        Lines as this module writes them (``{"id":"...","first_seen":"...",``) are read a block at a
+        time with one regular expression, without decoding the rest of them, when HEAD's sha256
+        proves the file is the one written; a block with other lines, or a file without checksum,
+        is parsed line by line.
         """
-        quick = self._checksummed
-        for number, line in self._lines():
-            found = _id_and_first_seen(line) if quick else None
-            if found is None:
+        found: dict[str, str] = {}
+        times: dict[bytes, str] = {}
+        if not self._checksummed:
+            for number, line in self._lines():
                 finding = self._finding(line, number)
-                found = finding["id"], finding["first_seen"]
-            yield found
+                found[finding["id"]] = sys.intern(finding["first_seen"])
+            return found
+        number = 0
+        for chunk in self._chunks():
+            lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+            pairs = _ID_AND_FIRST_SEEN.findall(chunk)
+            if len(pairs) == lines:
+                for fid, first in pairs:
+                    time_ = times.get(first)
+                    if time_ is None:
+                        time_ = times[first] = sys.intern(first.decode())
+                    found[fid.decode()] = time_
+            else:  # not all lines in this module's shape: parse each (and name a damaged one)
+                for offset, line in enumerate(chunk.split(b"\n")[:lines], start=1):
+                    if line and not line.isspace():
+                        finding = self._finding(line, number + offset)
+                        found[finding["id"]] = sys.intern(finding["first_seen"])
+            number += lines
+        # A file with the sha256 HEAD recorded has no blank line (none is ever written): every line counts.
+        self._finish(self._read.lines if self._read else 0)
+        return found
 
     def unseen(self, seen: set[str]) -> Iterator[dict]:
         """The findings whose id is not in ``seen``; a line whose id is in it is not decoded (when checksummed)."""
@@ -416,6 +460,8 @@ class SnapshotReader:
 
 
 _ID_PREFIX = b'{"id":"'
+#: The id and first_seen at the start of a line as SnapshotWriter writes it, ending its object (not cut off).
+_ID_AND_FIRST_SEEN = re.compile(rb'^\{"id":"([^"\\\n]*)","first_seen":"([^"\\\n]*)"[^\n]*\}[ \t\r]*$', re.MULTILINE)
 _FIRST_SEEN = b'","first_seen":"'
 
 
@@ -465,7 +511,10 @@ class SnapshotWriter:
 
     def __call__(self, finding: dict) -> None:
         """Queue ``finding`` as one line; the digest covers exactly the bytes written."""
-        data = rec.dumps(finding) + b"\n"
+        self.line(rec.dumps(finding) + b"\n")
+
+    def line(self, data: bytes) -> None:
+        """Queue one finding already encoded as a JSON object ending in a newline."""
         self._pending.append(data)
         self._pending_bytes += len(data)
         self.lines += 1
@@ -746,8 +795,18 @@ def _load_baseline(store: StateStore, run_id: str) -> _Baseline:
     # A retry of this run starts from the same point as its first try did.
     which = "previous" if head.get("run_id") == run_id else "snapshot"
     reader = store.read_snapshot(head.get(which), expected_check(head, which))
-    first_seen = {fid: sys.intern(first) for fid, first in reader.first_seen()}
+    first_seen = reader.first_seen_by_id()
     return _Baseline(head.get(which), first_seen, reader.check)
+
+
+def _unseen(store: StateStore, baseline: _Baseline, seen: set[str]) -> Iterator[dict]:
+    """The baseline's findings this run did not see; the snapshot is not read again when it saw them all.
+
+    The baseline's ids are known (``first_seen``) since it was read and checked before the first event.
+    """
+    if not baseline.name or not (baseline.first_seen.keys() - seen):
+        return iter(())
+    return store.read_snapshot(baseline.name, baseline.check).unseen(seen)
 
 
 def _recover(store: StateStore, damage: DamagedState) -> str:
@@ -773,6 +832,7 @@ def track(
     scope: Scope,
     emit: Callable[[dict], None],
     mutes: Mutelist | None = None,
+    emit_encoded: Callable[[bytes], None] | None = None,
 ) -> Outcome:
     """Annotate ``events`` (each passed to ``emit``), emit resolved events, and save the new state.
 
@@ -788,6 +848,10 @@ def track(
 
     A finding (or resolved event) a rule of ``mutes`` matches is marked ``com.muted``; its id,
     status and state are what they would be unmuted.
+
+    With ``emit_encoded``, each event of this run is encoded once, here, and goes out as its JSON
+    bytes (the findings task's batch writer takes them as they are); the snapshot line is that
+    same JSON behind the finding's id and times. Resolved events still go to ``emit``.
     """
     outcome = Outcome()
     match = mutes.match if mutes else None
@@ -798,27 +862,37 @@ def track(
             outcome.recovered = _recover(store, damage)
             baseline = _Baseline()
         seen: set[str] = set()
+        lines = _SnapshotLines(run_time)
         with store.new_snapshot(run_id) as write, store.new_index(run_id, run_time, write.name) as indexed:
             for event in events:
                 com = _annotate(event, baseline, run_time, match)
                 fid = com["finding_id"]
+                encoded = _encoded(event) if emit_encoded is not None else None
                 if fid not in seen:
                     seen.add(fid)
                     _count(outcome, com)
                     indexed.found(com)
-                    write(
-                        {
-                            "id": fid,
-                            "first_seen": com["first_seen"],
-                            "last_seen": run_time,
-                            "cloud_key": com.get("cloud_key"),
-                            "event_key": com.get("origin_key"),
-                            "ext": event.get("ext") or {},
-                            "com": {k: com[k] for k in _KEPT_COM if k in com},
-                        }
-                    )
-                emit(event)
-            for finding in store.read_snapshot(baseline.name, baseline.check).unseen(seen):
+                    line = lines.of(fid, event, com, encoded)
+                    if line is not None:
+                        write.line(line)
+                    else:
+                        write(
+                            {
+                                "id": fid,
+                                "first_seen": com["first_seen"],
+                                "last_seen": run_time,
+                                "cloud_key": com.get("cloud_key"),
+                                "event_key": com.get("origin_key"),
+                                "ext": event.get("ext") or {},
+                                "com": {k: com[k] for k in _KEPT_COM if k in com},
+                            }
+                        )
+                if encoded is not None:
+                    emit_encoded(encoded)
+                else:
+                    emit(event)
+            for finding in _unseen(store, baseline, seen):
+                _keep_description_only(finding)
                 if not scope.complete(finding):
                     write(finding)  # its cloud or check failed this run: nothing can be concluded
                     indexed.carried(finding)
@@ -854,6 +928,71 @@ def _annotate(event: dict, baseline: _Baseline, run_time: str, match: Callable[.
     if match is not None:
         _mute(com, com.get("origin_key"), match)
     return com
+
+
+def _encoded(event: dict) -> bytes | None:
+    """The event's JSON, or None when only the batch writer's repair can encode it (it gets the dict)."""
+    try:
+        return rec.dumps(event)
+    except rec.JSONEncodeError:
+        return None
+
+
+def _keep_description_only(finding: dict) -> None:
+    """Drop the com fields of a finding read back that are not its description (``_KEPT_COM``).
+
+    A line written from the event's JSON (``_SnapshotLines``) holds its whole com, with last run's
+    status and mute: a resolved or carried finding must not inherit them.
+    """
+    com = finding.get("com")
+    if isinstance(com, dict) and not com.keys() <= _KEPT_COM_SET:
+        finding["com"] = {k: v for k, v in com.items() if k in _KEPT_COM_SET}
+
+
+class _SnapshotLines:
+    """Snapshot lines made from an event's JSON instead of a dict encoded again.
+
+    ``{"id":...,"first_seen":...,"last_seen":...,"cloud_key":...,"event_key":...,"ext":...,"com":...}``:
+    the id and first_seen come first, so the next run reads them without decoding the line
+    (``_id_and_first_seen``), and the rest is the event as encoded for the alerts. Its ``com``
+    holds every field of the event's, a superset of ``_KEPT_COM``; readers take what they need.
+    """
+
+    #: Only an event with no other top-level keys: another key (an ``id``, say) would clash with the line's own.
+    EVENT_KEYS = frozenset(("ext", "com"))
+
+    def __init__(self, run_time: str):
+        self._last_seen = rec.dumps(run_time)
+        self._first_seen: dict[str, bytes] = {}
+        self._keys: dict[tuple[Any, Any], bytes] = {}
+
+    def of(self, fid: str, event: dict, com: dict, encoded: bytes | None) -> bytes | None:
+        """The line of a finding, or None when the event's JSON cannot be its tail (write the dict then)."""
+        if encoded is None or not encoded.startswith(b'{"') or not event.keys() <= self.EVENT_KEYS:
+            return None
+        first = com["first_seen"]
+        first_json = self._first_seen.get(first)
+        if first_json is None:
+            first_json = self._first_seen[first] = rec.dumps(first)
+        key = (com.get("cloud_key"), com.get("origin_key"))
+        keys_json = self._keys.get(key)
+        if keys_json is None:
+            keys_json = self._keys[key] = (
+                b',"cloud_key":' + rec.dumps(key[0]) + b',"event_key":' + rec.dumps(key[1]) + b","
+            )
+        return b"".join(
+            (
+                b'{"id":"',
+                fid.encode(),
+                b'","first_seen":',
+                first_json,
+                b',"last_seen":',
+                self._last_seen,
+                keys_json,
+                encoded[1:],
+                b"\n",
+            )
+        )
 
 
 def _mute(com: dict, event_key: Any, match: Callable[..., MuteRule | None] | None) -> None:

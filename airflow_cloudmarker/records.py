@@ -85,7 +85,8 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+#: orjson options of ``dumps``, for a hot loop that calls orjson itself and ``dumps`` only when orjson refuses.
+DUMPS_OPTIONS = _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def dumps(value: Any, indent: bool = False) -> bytes:

@@ -332,11 +332,6 @@ class _RecordSink:
         self.skipped.close("skipped records")
 
 
-def _records_from(ti: Any, upstream_task_ids: Sequence[str]) -> tuple[list[dict], Iterator[list[dict]]]:
-    manifests = batches.upstream_manifests(ti, upstream_task_ids)
-    return manifests, batches.read_batches(ti, manifests)
-
-
 _NO_CLOUD = object()
 
 
@@ -377,15 +372,23 @@ def check(audit_key: str, plugin: PluginConfig, fetch_task_ids: Sequence[str], l
     failed = _CappedLog(plugin.key)
     skipped_events = _CappedLog(plugin.key)
     first_failure = ""
-    manifests, stream = _records_from(ti, fetch_task_ids)
+    manifests = batches.upstream_manifests(ti, fetch_task_ids)
     seen = 0
-    for batch in stream:
+    for batch, stamp in batches.read_unstamped(ti, manifests):
+        # Every record of a stamped batch comes from the cloud its stamp names: one lookup a batch.
+        per_record = not stamp or "origin_key" not in stamp
+        if stamp:
+            batches.stamp_all(batch, stamp)
+            cloud_key = stamp.get("origin_key")
+            if not per_record and cloud_key != writer.stamp.get("cloud_key", _NO_CLOUD):
+                writer.set_stamp({**fields, "cloud_key": cloud_key})  # which cloud's data found it
         for record in batch:
             index = seen
             seen += 1
-            cloud_key = (record.get("com") or {}).get("origin_key")
-            if cloud_key != writer.stamp.get("cloud_key", _NO_CLOUD):
-                writer.set_stamp({**fields, "cloud_key": cloud_key})  # which cloud's data found it
+            if per_record:
+                cloud_key = (record.get("com") or {}).get("origin_key")
+                if cloud_key != writer.stamp.get("cloud_key", _NO_CLOUD):
+                    writer.set_stamp({**fields, "cloud_key": cloud_key})
             try:
                 events = _events_of(instance, record)
             except Exception as exc:
@@ -484,16 +487,18 @@ def deliver(
     written = batch_count = 0
     skipped = {"unchanged": 0, "muted": 0}
     started = time.monotonic()
+    write, write_batch = instance.write, contract.write_batch_method(instance)
     try:
         for batch in stream:
             batch_count += 1
-            for record in batch:
-                held = _held_back(record, wanted, keeps_all)
-                if held:
-                    skipped[held] += 1
-                    continue
-                instance.write(record)
-                written += 1
+            if not keeps_all:
+                batch = _passed_on(batch, wanted, skipped)  # noqa: PLW2901 - the part of the batch it gets
+            if write_batch is not None:
+                write_batch(batch)
+            else:
+                for record in batch:
+                    write(record)
+            written += len(batch)
         instance.done()
     except BaseException:  # failed or interrupted: a plugin's optional abort() drops its partial output
         _abort(plugin, instance)
@@ -510,10 +515,20 @@ def deliver(
     return {"task_id": ti.task_id, "kind": target_type, "plugin_key": plugin.key, "written": written}
 
 
-def _held_back(record: dict, wanted: Sequence[str] | None, keeps_all: bool) -> str | None:
+def _passed_on(batch: list[dict], wanted: Sequence[str] | None, skipped: dict[str, int]) -> list[dict]:
+    """The records of ``batch`` an alert that is not a store gets; the others counted in ``skipped`` by reason."""
+    kept = []
+    for record in batch:
+        held = _held_back(record, wanted)
+        if held:
+            skipped[held] += 1
+        else:
+            kept.append(record)
+    return kept
+
+
+def _held_back(record: dict, wanted: Sequence[str] | None) -> str | None:
     """Why an alert that is not a store does not get ``record``: ``muted``, ``unchanged``, or None (it does)."""
-    if keeps_all:
-        return None
     com = record.get("com") or {}
     if com.get("muted") is True:
         return "muted"
@@ -612,7 +627,7 @@ def track_findings(
     emit = writer.add
 
     mutes = _mutelist(audit_key, mutelist, run_time, timezone)
-    outcome = findings.track(store, dag_run.run_id, run_time, events(), scope, emit, mutes)
+    outcome = findings.track(store, dag_run.run_id, run_time, events(), scope, emit, mutes, writer.add_encoded)
     manifest = writer.manifest(
         kind="findings",
         new=outcome.new,

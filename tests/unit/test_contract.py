@@ -190,6 +190,20 @@ def test_keeps_every_event_is_declared_by_the_stores_not_guessed_from_a_module_p
     assert not contract.keeps_every_event(undeclared)
 
 
+def test_write_batch_is_found_only_when_callable():
+    class Batched:
+        def write_batch(self, records):
+            return len(records)
+
+    class NotCallable:
+        write_batch = 3
+
+    assert contract.write_batch_method(Batched())([{}, {}]) == 2
+    assert contract.write_batch_method(NotCallable()) is None
+    assert contract.write_batch_method(object()) is None
+    assert any("write_batch must be a method" in p for p in contract.ability_problems(NotCallable, "stores"))
+
+
 def test_every_ability_is_named_once_with_its_meaning():
     names = [a.name for a in contract.ABILITIES]
     assert names == [
@@ -198,6 +212,7 @@ def test_every_ability_is_named_once_with_its_meaning():
         "max_shard_groups",
         "api_counts",
         "abort",
+        "write_batch",
         "keeps_every_event",
         "CHECK",
     ]

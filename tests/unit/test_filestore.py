@@ -79,6 +79,34 @@ def test_one_array_per_worker_and_no_temp_file_after_done(tmp_path):
     assert temp_files(tmp_path) == []
 
 
+def test_a_batch_writes_the_same_bytes_as_its_records_one_by_one(tmp_path):
+    records = [record("a", 0), record("b", 1, tags={"x", "y"}), record("a", 2), {"raw": {}, "com": {}}]
+    one_by_one, batched = FileStore(str(tmp_path / "one")), FileStore(str(tmp_path / "batch"))
+    for r in records[:2]:
+        one_by_one.write(r)
+    batched.write_batch(records[:2])
+    for r in records[2:]:
+        one_by_one.write(r)
+    batched.write_batch(records[2:])
+    one_by_one.done()
+    batched.done()
+    names = sorted(os.listdir(tmp_path / "one"))
+    assert names == ["a.json", "b.json", "records.json"]
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "batch" / name).read_bytes()
+    assert read_json(tmp_path / "batch" / "b.json")[0]["raw"]["tags"] == ["x", "y"]  # a set, as write() encodes it
+
+
+def test_a_batch_with_a_record_that_cannot_be_encoded_writes_none_of_it(tmp_path):
+    store = FileStore(str(tmp_path))
+    store.write_batch([record("a", 0)])
+    with pytest.raises(TypeError):
+        store.write_batch([record("a", 1), record("a", 2, big=2**64)])
+    store.write_batch([record("a", 3)])
+    store.done()
+    assert [r["raw"]["n"] for r in read_json(tmp_path / "a.json")] == [0, 3]
+
+
 def test_record_that_cannot_be_encoded_leaves_the_array_valid(tmp_path):
     store = FileStore(str(tmp_path))
     store.write(record("a", 0))

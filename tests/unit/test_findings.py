@@ -34,9 +34,19 @@ def event(reference: str, key: str, cloud_key: str = "c1", description: str = "d
 
 
 def track(store, run_id, events, scope=None):
+    """Track as the findings task does: this run's events go out encoded (``emit_encoded``), resolved ones as dicts.
+
+    (tests/unit/test_ui.py tracks with ``emit`` alone, the other way track writes its snapshot.)
+    """
     out: list[dict] = []
     outcome = findings.track(
-        store, run_id, f"2026-01-0{run_id[-1]}T00:00:00+00:00", events, scope or findings.Scope(), out.append
+        store,
+        run_id,
+        f"2026-01-0{run_id[-1]}T00:00:00+00:00",
+        events,
+        scope or findings.Scope(),
+        out.append,
+        emit_encoded=lambda encoded: out.append(json.loads(encoded)),
     )
     return outcome, out
 
@@ -397,3 +407,38 @@ def test_finding_ids_stay_what_earlier_releases_computed():
     # values that are not strings are hashed as their str(), None included
     odd = {"cloud_type": "mock", "record_type": "mock_event", "reference": 3, "finding_key": None}
     assert findings.finding_id({"com": odd}) == "47a07e90df79a126c4b1f41cffd3d0c2"
+
+
+def test_a_finding_read_back_keeps_its_description_not_last_runs_status_or_mute(tmp_path):
+    """Snapshot lines hold the whole encoded event; resolved and carried findings take only its description."""
+    import datetime as dt
+
+    from airflow_cloudmarker.config import MuteRule
+
+    store = findings.StateStore(f"file://{tmp_path}", "a")
+    mutes = findings.Mutelist([MuteRule(0, "accepted", "test.yaml", references=("r1", "r2"))], dt.date(2026, 1, 1))
+    out: list[dict] = []
+    findings.track(
+        store,
+        "run1",
+        "2026-01-01T00:00:00+00:00",
+        [event("r1", "22"), event("r2", "22", cloud_key="c2")],
+        findings.Scope(),
+        out.append,
+        mutes,
+        emit_encoded=lambda encoded: out.append(json.loads(encoded)),
+    )
+    assert [e["com"]["muted"] for e in out] == [True, True]
+    snapshot = (tmp_path / "a" / json.loads((tmp_path / "a" / "HEAD.json").read_text())["snapshot"]).read_bytes()
+    first = json.loads(snapshot.splitlines()[0])
+    assert list(first)[:5] == ["id", "first_seen", "last_seen", "cloud_key", "event_key"]
+    assert first["com"]["muted"] is True and first["com"]["description"] == "d"
+
+    # No rules now: r1 is gone (resolved), r2's cloud failed (carried over); neither may come back muted.
+    _, out = track(store, "run2", [], findings.Scope(failed_clouds={"c2"}))
+    (resolved,) = out
+    assert resolved["com"]["status"] == "resolved" and resolved["com"]["reference"] == "r1"
+    assert "muted" not in resolved["com"] and "mute_reason" not in resolved["com"]
+    assert resolved["com"]["description"] == "d" and resolved["com"]["severity"] == "high"
+    carried = store.current_findings()
+    assert list(carried) and all("muted" not in f["com"] and "status" not in f["com"] for f in carried.values())
