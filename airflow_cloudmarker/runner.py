@@ -19,7 +19,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
-from airflow_cloudmarker import environment, factory, local_runs, metadb, notify, tasks
+from airflow_cloudmarker import environment, factory, inprocess_api, local_runs, metadb, notify, tasks
 from airflow_cloudmarker.results import AuditResult, collect_run
 
 if TYPE_CHECKING:
@@ -173,6 +173,7 @@ def run_now(config: Config, config_paths: Sequence[str], keep_xcoms: bool = Fals
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*")  # dag.test's in-process API client
 
     metadb.ensure_database()  # imports Airflow, which replaces the logging configuration: ours comes after
+    inprocess_api.speed_up_dependency_overrides()  # every task call to dag.test's in-process API: ~20 ms less
     configure_logging(config.logger)
     if os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"].upper() not in ("INFO", "DEBUG"):
         keep_reported_tracebacks_off_the_console()

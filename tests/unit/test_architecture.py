@@ -25,7 +25,7 @@ PACKAGE_DIR = REPO_ROOT / PACKAGE
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("entry points", ("cli", "dags", "ui")),
     ("runs", ("runner", "service", "dagfile", "retention")),
-    ("process", ("environment", "metadb", "local_runs")),
+    ("process", ("environment", "metadb", "local_runs", "inprocess_api")),
     ("notifications", ("notify",)),
     ("DAG building", ("factory",)),
     ("task bodies", ("tasks",)),
@@ -54,6 +54,7 @@ ORCHESTRATION = (
     "environment",
     "metadb",
     "local_runs",
+    "inprocess_api",
     "findings_index",
     "ui",
 )
