@@ -3,7 +3,9 @@
 The object-storage XCom backend removes a file only when its XCom is deleted through it, and
 ``airflow db clean`` deletes rows without the files, so a deployment's XCom store would grow with
 every run. This deletes, for runs older than a cutoff, each XCom's file through the configured
-backend's own ``purge`` (local directory, S3, GCS or Azure Blob alike) and then the rows.
+backend's own ``purge`` (local directory, S3, GCS or Azure Blob alike), then the rows, then the
+run's folder in the object store, which holds the record batch files the tasks wrote themselves
+(``batches.batch_folder``).
 """
 
 from __future__ import annotations
@@ -56,4 +58,25 @@ def purge_xcoms(older_than_days: float, dag_ids: list[str] | None = None) -> Pur
                 result.xcoms += 1
             session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id).delete()
             session.commit()
+            if not _remove_run_folder(dag_id, run_id):
+                result.failed += 1
     return result
+
+
+def _remove_run_folder(dag_id: str, run_id: str) -> bool:
+    """Delete ``<xcom_objectstorage_path>/<dag>/<run>/`` (its batch files); False when the store refused."""
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_cloudmarker import batches
+
+    base = batches.object_store_base()
+    if base is None:
+        return True
+    folder = ObjectStoragePath(base).joinpath(dag_id, run_id)
+    try:
+        if folder.exists():
+            folder.rmdir(recursive=True)
+    except Exception as exc:  # a store that refuses: the next purge tries again
+        log.warning("could not delete the batch files of run %s/%s under %s: %s", dag_id, run_id, folder, exc)
+        return False
+    return True
