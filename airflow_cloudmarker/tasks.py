@@ -618,10 +618,9 @@ def track_findings(
             stamp = stamp or {}
             writer.set_stamp({**stamp, **run_fields})  # the events before went out with the stamp before
             keys = {name: stamp[name] for name in ("origin_key", "cloud_key") if name in stamp}
-            for event in batch:
-                if keys:
-                    rec.stamp(event, keys)
-                yield event
+            if keys:
+                batches.stamp_all(batch, keys)
+            yield from batch
         writer.set_stamp(run_fields)  # the resolved events
 
     emit = writer.add
