@@ -116,7 +116,11 @@ def _patch() -> bool:
 
     def _create_client_class(self: Any, service_name: str, service_model: Any) -> Any:
         models = _MODELS.get(self._loader)
-        if models is None or all(model is not service_model for model in models.values()):
+        if models is None:
+            return make_class(self, service_name, service_model)
+        with _LOCK:  # another thread may be adding a model: the values are read under the lock
+            shared = any(model is service_model for model in models.values())
+        if not shared:
             return make_class(self, service_name, service_model)
         with _LOCK:
             classes = _CLASSES.setdefault(self._event_emitter, {})
