@@ -2,31 +2,34 @@
 
 The issue's case: an organization of 3 accounts (the management account and 2 members) x 17
 regions, 50 ms per call. Read as the audit DAG reads it: ``shards()`` once (its own task), then
-one fresh AwsCloud per shard, ``AwsCloud.max_parallel_shards`` at once in one process (one fetch
-task reading its group), here in threads. Printed: API calls per (account, region) shard and per
-global shard, the wall time of the fetch part, and the ideal at that concurrency.
+one fresh AwsCloud per shard, ``--shards`` of them at once in one process (one fetch task reading
+its group; default ``AwsCloud.max_parallel_shards``), here in threads. Every run starts as a new
+fetch task process does: no session, hook, identity, alias or parsed service model kept
+(``session.reset()``), and no garbage of the previous run left for the collector.
 
-The ideal counts round trips on the critical path, each costing the latency: a region shard's four
-listings run at once (1 round trip); a global shard is s3control, ListBuckets, then the four calls
-of each bucket in turn, buckets at once (2 + 4); each account costs AssumeRole and ListAccountAliases
-once (2), the process one GetCallerIdentity (1, before anything else). ideal = (1 + sum / C) x
-latency. CPU is not in it (moto's, and the client's: botocore builds a client class per client,
-about 50 ms CPU for an EC2 client, one per account and region): the same run with no added
-latency is printed beside, with this process's CPU time, and the latency part
-``wall(latency) - wall(0)`` is compared with the ideal (target 1.5 x).
+Printed: the API calls per (account, region) shard and per global shard, then for each run the
+wall time of the fetch and the CPU seconds (user + sys) of this process (the plugin: moto and the
+proxy are in the child) and of the child, and the load average. The ideal is the latency alone at
+the chosen concurrency: ``calls / C x latency``, where C is the calls one fetch task has in
+flight at most, ``shards x min(threads, 4)`` (a region shard makes its 4 calls at once; the
+proxy's peak is printed beside it). Target: wall <= 1.5 x ideal. The same fetch with no added
+latency is the CPU floor: it is printed too, so a ratio can be told apart from a slow machine.
 
 moto is warmed first (it builds each region's default VPC on first touch, about a second per
 account and region on this machine), so the measured runs read a settled estate.
 
     python bench/bench_aws.py                       # the issue's case
+    python bench/bench_aws.py --shards 16 --threads 4 --repeat 5
     python bench/bench_aws.py --regions 5 --latency 0.1
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
+import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from servers.aws import MotoServer  # noqa: E402
+from servers.aws import MotoProcess  # noqa: E402
 
 from airflow_cloudmarker.aws import session as aws_session  # noqa: E402
 from airflow_cloudmarker.clouds.awscloud import AwsCloud  # noqa: E402
@@ -45,9 +48,11 @@ REGIONS17 = [
     "ap-southeast-1", "ap-southeast-2", "sa-east-1",
 ]  # fmt: skip
 ROLE = "CloudmarkerAudit"
+#: The calls a region shard makes at once (its four listings).
+REGION_CALLS = 4
 
 
-def build(server: MotoServer, members: int, regions: list[str], buckets: int, groups: int) -> list[str]:
+def build(server: MotoProcess, members: int, regions: list[str], buckets: int, groups: int) -> list[str]:
     org = server.client("organizations")
     org.create_organization(FeatureSet="ALL")
     accounts = [
@@ -66,15 +71,17 @@ def build(server: MotoServer, members: int, regions: list[str], buckets: int, gr
     return accounts
 
 
-def fetch_all(params: dict) -> tuple[float, float, list[str], dict[str, int], int]:
-    """shards() (timed apart), then every shard on a fresh instance, max_parallel_shards at once."""
-    for cache in (aws_session._SESSIONS, aws_session._OWN, aws_session._ALIASES):
-        cache.clear()  # a fetch task is a fresh process
-    started = time.monotonic()
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def fetch_all(server: MotoProcess, params: dict, shards_at_once: int) -> dict:
+    """shards() (not timed), then every shard on a fresh instance, ``shards_at_once`` at once."""
+    aws_session.reset()
     shards = AwsCloud(**params).shards()
-    listed = time.monotonic()
-    for cache in (aws_session._SESSIONS, aws_session._OWN, aws_session._ALIASES):
-        cache.clear()
+    aws_session.reset()  # a fetch task is a fresh process
+    gc.collect()  # and has none of the previous run's garbage to collect
     counts: dict[str, int] = {}
 
     def fetch(shard: str) -> int:
@@ -84,18 +91,48 @@ def fetch_all(params: dict) -> tuple[float, float, list[str], dict[str, int], in
         counts[shard] = cloud.api_counts()["api_calls"]
         return records
 
-    cpu = time.process_time()
-    with ThreadPoolExecutor(AwsCloud.max_parallel_shards) as pool:
+    server.reset_counts()
+    before, cpu, started = server.stats(), cpu_seconds(), time.monotonic()
+    with ThreadPoolExecutor(shards_at_once) as pool:
         records = sum(pool.map(fetch, shards))
-    counts["cpu"] = time.process_time() - cpu  # this process: the plugin and the proxy, not moto
-    return listed - started, time.monotonic() - listed, shards, counts, records
+    wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    stats = server.stats()
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "proxy_cpu": stats["cpu"] - before["cpu"],
+        "moto_cpu": stats["moto_cpu"] - before["moto_cpu"],
+        "peak": stats["peak_in_flight"],
+        "counts": counts,
+        "records": records,
+        "load": os.getloadavg()[0],
+    }
 
 
-def ideal(shards: list[str], accounts: int, concurrency: int, latency: float) -> float:
-    region_shards = sum(1 for s in shards if not s.endswith("/global"))
-    global_shards = len(shards) - region_shards
-    work = region_shards * 1 + global_shards * (2 + 4) + accounts * 2
-    return (1 + work / concurrency) * latency
+def report(runs: dict, latency: float, shards_at_once: int, threads: int, calls: int) -> None:
+    """The ideal at this concurrency, each run's wall (and its ratio to the ideal) and CPU, and their ranges."""
+    concurrency = shards_at_once * min(threads, REGION_CALLS)
+    ideal = calls / concurrency * latency
+    peak = max(r["peak"] for r in runs[latency])
+    print(
+        f"concurrency C = {shards_at_once} shards at once x {min(threads, REGION_CALLS)} calls at once per region "
+        f"shard (threads {threads}) = {concurrency}; peak in flight at the proxy {peak}"
+    )
+    ms = latency * 1000
+    print(f"  ideal = {calls} / {concurrency} x {ms:.0f} ms = {ideal:.2f} s; target wall <= {1.5 * ideal:.2f} s")
+    for lat, label in ((0.0, "no added latency"), (latency, f"{latency * 1000:.0f} ms per call")):
+        for run in runs[lat]:
+            ratio = f" = {run['wall'] / ideal:.2f} x ideal" if lat else ""
+            print(
+                f"  {label}: wall {run['wall']:.2f} s{ratio}; CPU {run['cpu']:.2f} s "
+                f"(proxy {run['proxy_cpu']:.2f} s, moto {run['moto_cpu']:.2f} s); load {run['load']:.1f}"
+            )
+    walls = sorted(r["wall"] for r in runs[latency])
+    cpus = sorted(r["cpu"] for r in runs[latency])
+    print(
+        f"  => wall {walls[0]:.2f}-{walls[-1]:.2f} s = {walls[0] / ideal:.2f}-{walls[-1] / ideal:.2f} x ideal "
+        f"(target <= 1.5); CPU {cpus[0]:.2f}-{cpus[-1]:.2f} s"
+    )
 
 
 def main() -> None:
@@ -105,7 +142,13 @@ def main() -> None:
     parser.add_argument("--buckets", type=int, default=3, help="S3 buckets per account")
     parser.add_argument("--groups", type=int, default=3, help="security groups per account and region")
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--sweep",
+        default=None,
+        help="SHARDSxTHREADS,... (such as 2x4,8x1,8x4): shards at once and AwsCloud param threads to try in turn; "
+        "default: AwsCloud.max_parallel_shards and the default threads",
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)
     for name in [n for n in os.environ if n.startswith("AWS_")]:
@@ -117,41 +160,38 @@ def main() -> None:
         NO_PROXY="127.0.0.1,localhost",
     )
     regions = REGIONS17[: args.regions]
-    with MotoServer(own_process=True) as server:
+    params = {"organization": True, "role_name": ROLE, "regions": regions}
+    default = f"{AwsCloud.max_parallel_shards}x{AwsCloud(**params)._threads}"
+    configs = [tuple(int(n) for n in item.split("x")) for item in (args.sweep or default).split(",")]
+    with MotoProcess() as server:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = server.connection_json()
         started = time.monotonic()
         build(server, args.members, regions, args.buckets, args.groups)
         print(f"estate built (and moto warmed) in {time.monotonic() - started:.1f} s")
-        params = {"organization": True, "role_name": ROLE, "regions": regions}
-        results = {}
-        for latency in (0.0, args.latency):
-            server.latency = latency
-            best = None
-            for _ in range(args.repeat):
-                run = fetch_all(params)
-                best = run if best is None or run[1] < best[1] else best
-            results[latency] = best
-    accounts = args.members + 1
-    listing, wall, shards, counts, records = results[args.latency]
-    _, wall0, _, counts0, _ = results[0.0]
-    cpu, cpu0 = counts.pop("cpu"), counts0.pop("cpu")
-    concurrency = AwsCloud.max_parallel_shards
-    best_case = ideal(shards, accounts, concurrency, args.latency)
-    region_calls = sorted(v for k, v in counts.items() if not k.endswith("/global"))
-    global_calls = sorted(v for k, v in counts.items() if k.endswith("/global"))
-    print(f"{accounts} accounts x {len(regions)} regions = {len(shards)} shards, {records} records")
-    print(f"API calls per (account, region) shard: min {region_calls[0]}, max {region_calls[-1]}")
-    print(
-        "  (AssumeRole, ListAccountAliases: once per account; GetCallerIdentity: once; by the first shard needing them)"
-    )
-    print(f"API calls per global shard ({args.buckets} buckets): {global_calls}")
-    print(f"API calls in all: {sum(counts.values())} (+ shards(): listed in {listing:.2f} s)")
-    print(f"concurrency: {concurrency} shards at once, {AwsCloud(**params)._threads} calls at once per shard")
-    print(f"wall, {args.latency * 1000:.0f} ms per call: {wall:.2f} s (CPU of this process {cpu:.2f} s)")
-    print(f"wall, no added latency: {wall0:.2f} s (CPU of this process {cpu0:.2f} s: boto3 clients, parsing, proxy)")
-    print(f"ideal at that concurrency (latency only): {best_case:.2f} s")
-    print(f"latency part: {wall - wall0:.2f} s = {(wall - wall0) / best_case:.2f} x ideal (target <= 1.5)")
-    print(f"wall / (ideal + the run without latency): {wall / (best_case + wall0):.2f}")
+        for n, (shards_at_once, threads) in enumerate(configs):
+            runs = {}
+            for latency in (0.0, args.latency):
+                server.latency = latency
+                runs[latency] = [
+                    fetch_all(server, {**params, "threads": threads}, shards_at_once) for _ in range(args.repeat)
+                ]
+            counts = runs[args.latency][0]["counts"]
+            calls = sum(counts.values())
+            if n == 0:
+                region_calls = sorted(v for k, v in counts.items() if not k.endswith("/global"))
+                global_calls = sorted(v for k, v in counts.items() if k.endswith("/global"))
+                print(
+                    f"{args.members + 1} accounts x {len(regions)} regions = {len(counts)} shards, "
+                    f"{runs[args.latency][0]['records']} records"
+                )
+                print(f"API calls per (account, region) shard: min {region_calls[0]}, max {region_calls[-1]}")
+                print(f"API calls per global shard ({args.buckets} buckets): {global_calls}")
+                print(
+                    "  (AssumeRole, ListAccountAliases: once per account; GetCallerIdentity: once; "
+                    "by the first shard needing them)"
+                )
+                print(f"API calls in all: {calls} (shards() not counted)")
+            report(runs, args.latency, shards_at_once, threads, calls)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ region is named without losing the others' records.
 Calls per ``<account>/<region>`` shard: DescribeSecurityGroups, DescribeInstances,
 DescribeVolumes (each with its pages) and GetEbsEncryptionByDefault, run at once. Per
 ``<account>/global`` shard: the S3 account-level public access block (s3control), ListBuckets,
-then per bucket GetBucketLocation, GetPublicAccessBlock, GetBucketPolicyStatus and GetBucketAcl.
+then per bucket GetBucketLocation (unless ListBuckets gave its region), GetPublicAccessBlock,
+GetBucketPolicyStatus and GetBucketAcl.
 Per account and process: one AssumeRole (member accounts) and one ListAccountAliases.
 """
 
@@ -30,6 +31,10 @@ PLUGIN = "AwsCloud"
 GLOBAL = "global"
 #: Page sizes: the largest each API accepts, so a big account costs the fewest calls.
 PAGE_SIZES = {"describe_security_groups": 1000, "describe_instances": 1000, "describe_volumes": 500}
+#: ListBuckets page size (S3's largest). A paginated ListBuckets also returns each bucket's
+#: BucketRegion, which saves a GetBucketLocation per bucket, and AWS refuses unpaginated ones in
+#: accounts whose bucket quota is above 10,000.
+BUCKETS_PAGE = 10000
 #: Errors of a per-bucket call that mean "not configured", not a failure.
 NOT_CONFIGURED = {
     "get_public_access_block": "NoSuchPublicAccessBlockConfiguration",
@@ -306,7 +311,8 @@ class AwsCloud:
             block=aws.effective_block(block, None),
         )
         s3 = self._s3_client(account, self._access.hook().region_name or "us-east-1")
-        buckets = s3.list_buckets().get("Buckets") or []
+        pages = s3.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": BUCKETS_PAGE})
+        buckets = [bucket for page in pages for bucket in page.get("Buckets") or []]
         failures: list[tuple[str, BaseException]] = []
         jobs = [functools.partial(self._bucket, account, bucket, block, ext, failures) for bucket in buckets]
         yield from util.stream_parallel(jobs[: self._max_recs], self._threads)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import collections
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from servers.aws import MANAGEMENT_ACCOUNT, SECRET, MotoServer
 from support.aws_estate import REGIONS, ROLE, build
 
 from airflow_cloudmarker.aws import session as aws_session
-from airflow_cloudmarker.aws.session import AwsConfigError
+from airflow_cloudmarker.aws.session import AwsAccess, AwsConfigError
 from airflow_cloudmarker.clouds.awscloud import AwsCloud, ItemReadError
 from airflow_cloudmarker.events.awsebsencryptionbydefaultevent import AwsEbsEncryptionByDefaultEvent
 from airflow_cloudmarker.events.awsebsvolumeencryptionevent import AwsEbsVolumeEncryptionEvent
@@ -60,9 +61,8 @@ def moto():
 
 @pytest.fixture(autouse=True)
 def fresh_process_caches():
-    """Each test starts as a new fetch task process does: no session, identity or alias kept from another test."""
-    for cache in (aws_session._SESSIONS, aws_session._OWN, aws_session._ALIASES):
-        cache.clear()
+    """Each test starts as a new fetch task process does: no session, identity, alias or hook kept from another test."""
+    aws_session.reset()
     yield
 
 
@@ -270,3 +270,41 @@ def test_a_connection_without_keys_uses_the_default_chain(moto, monkeypatch):
         f"{MANAGEMENT_ACCOUNT}/us-east-1",
     ]
     assert server.calls[("sts", "GetCallerIdentity")] == 1
+
+
+def test_clients_share_one_service_model_and_class_yet_count_their_own_calls(moto):
+    server, estate = moto
+    one = AwsAccess("AwsCloud", "aws_default", ROLE, "adaptive", 3)
+    two = AwsAccess("AwsCloud", "aws_default", ROLE, "adaptive", 3)
+    eu = one.client(estate.prod, "ec2", "eu-west-1")  # an assumed session
+    us = two.client(MANAGEMENT_ACCOUNT, "ec2", "us-east-1")  # the connection's own
+    assert eu.meta.service_model is us.meta.service_model  # across sessions
+    ap = two.client(estate.prod, "ec2", "ap-southeast-2")
+    assert type(ap) is type(eu) and ap is not eu  # the class: per session (its class-creating handlers)
+    assert (eu.meta.region_name, us.meta.region_name, ap.meta.region_name) == (
+        "eu-west-1",
+        "us-east-1",
+        "ap-southeast-2",
+    )
+    plain = server.client("ec2")  # a session that is not AwsCloud's is built as botocore builds it
+    assert plain.meta.service_model is not eu.meta.service_model and type(plain) is not type(eu)
+    before = (one.counter.calls, two.counter.calls)
+    eu.get_ebs_encryption_by_default()
+    assert (one.counter.calls, two.counter.calls) == (before[0] + 1, before[1])
+    assert eu.describe_security_groups()["SecurityGroups"][0]["OwnerId"] == estate.prod  # and in its account
+
+
+def test_clients_built_from_one_session_in_many_threads_all_work(moto):
+    _, estate = moto
+    access = AwsAccess("AwsCloud", "aws_default", ROLE, "adaptive", 3)
+    with ThreadPoolExecutor(8) as pool:
+        clients = list(pool.map(lambda region: access.client(estate.dev, "ec2", region), list(REGIONS) * 4))
+    assert [c.meta.region_name for c in clients] == list(REGIONS) * 4
+    assert all("EbsEncryptionByDefault" in c.get_ebs_encryption_by_default() for c in clients)
+
+
+def test_the_connection_is_looked_up_once_per_process(moto):
+    first, second = AwsCloud(), AwsCloud()
+    assert first._access.hook() is second._access.hook()
+    aws_session.reset()  # a new process
+    assert AwsCloud()._access.hook() is not first._access.hook()
