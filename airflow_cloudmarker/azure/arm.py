@@ -267,36 +267,59 @@ def subscription_of(url: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
+class CallCounter:
+    """One plugin instance's ARM calls: each attempt counted (retries included), a 429 held per subscription.
+
+    Shared by the instance's transports (the SDK clients' and ``rest.ArmReader``'s), so
+    ``api_counts`` counts them all.
+    """
+
+    def __init__(self, gate: ThrottleGate = GATE):
+        self.gate = gate
+        self.calls = 0
+        self.throttled = 0
+        self._lock = threading.Lock()
+
+    def call(self, request: Any, send: Callable[[], Any]) -> Any:
+        """Wait while the request's subscription is held, ``send()`` it, count it; hold it after a 429."""
+        sub = subscription_of(request.url)
+        if sub:
+            self.gate.wait(sub)
+        response = send()
+        throttled = response.status_code == 429
+        with self._lock:
+            self.calls += 1
+            self.throttled += throttled
+        if throttled and sub:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            self.gate.hold(sub, 1.0 if wait is None else wait)
+        return response
+
+
 @functools.cache
 def _counting_transport_class() -> type:
     """``RequestsTransport`` that counts calls and 429s and keeps the per-subscription gate (built on first use)."""
     from azure.core.pipeline.transport import RequestsTransport
 
     class CountingTransport(RequestsTransport):
-        """Every attempt passes here, retries included: counts them, and holds a throttled subscription."""
+        """Every attempt passes here, retries included: counted by ``counter``, which holds a throttled subscription."""
 
-        def __init__(self, *args: Any, gate: ThrottleGate = GATE, **kwargs: Any):
+        def __init__(self, *args: Any, counter: CallCounter | None = None, **kwargs: Any):
             super().__init__(*args, **kwargs)
-            self.gate = gate
-            self.calls = 0
-            self.throttled = 0
-            self._count_lock = threading.Lock()
+            self.counter = counter or CallCounter()
+
+        @property
+        def calls(self) -> int:
+            return self.counter.calls
+
+        @property
+        def throttled(self) -> int:
+            return self.counter.throttled
 
         def send(self, request: Any, **kwargs: Any) -> Any:
             if request.method == "POST" and REGISTER_PATH.search(urlsplit(request.url).path):
                 return _refused(request)
-            sub = subscription_of(request.url)
-            if sub:
-                self.gate.wait(sub)
-            response = super().send(request, **kwargs)
-            throttled = response.status_code == 429
-            with self._count_lock:
-                self.calls += 1
-                self.throttled += throttled
-            if throttled and sub:
-                wait = retry_after_seconds(response.headers.get("Retry-After"))
-                self.gate.hold(sub, 1.0 if wait is None else wait)
-            return response
+            return self.counter.call(request, lambda: RequestsTransport.send(self, request, **kwargs))
 
     return CountingTransport
 
@@ -326,7 +349,7 @@ def http_session(pool_size: int) -> Any:
     return session
 
 
-def transport(threads: int, session: Any = None) -> Any:
+def transport(threads: int, session: Any = None, counter: CallCounter | None = None) -> Any:
     """One HTTP transport shared by every management client of a plugin instance.
 
     Each client would otherwise open its own connection pool (a TLS handshake per client and
@@ -335,7 +358,9 @@ def transport(threads: int, session: Any = None) -> Any:
     this instance's calls and throttled calls (``calls``, ``throttled``) and honours ``Retry-After``
     per subscription (``ThrottleGate``).
     """
-    return _counting_transport_class()(session=session or http_session(threads + 4), session_owner=False)
+    return _counting_transport_class()(
+        session=session or http_session(threads + 4), session_owner=False, counter=counter
+    )
 
 
 #: How long a process reuses an authenticated credential and its connections (a rotated secret or
@@ -347,7 +372,12 @@ SHARED_SECONDS = 15 * 60
 class _Shared:
     credential: Any
     session: Any
+    arm: Any  # http.ArmConnections
     since: float
+
+    def close(self) -> None:
+        self.session.close()
+        self.arm.close()
 
 
 class SharedConnections:
@@ -359,7 +389,8 @@ class SharedConnections:
     them here instead: the first one authenticates (the others wait for it, so one token is asked
     for, not one per thread), and they go on for ``SHARED_SECONDS``. A failed authentication is
     not kept: the next instance tries again and raises its own clear error. Only the credential
-    and the pool are shared; each instance keeps its own transport (its own call counts).
+    and the pools are shared (the requests session of the SDK clients, the urllib3 pools of
+    ``rest.ArmReader``); each instance keeps its own transports (its own call counts).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
@@ -368,27 +399,30 @@ class SharedConnections:
         self._entries: dict[tuple[AzureSettings, int], _Shared] = {}
         self._key_locks: dict[tuple[AzureSettings, int], threading.Lock] = {}
 
-    def get(self, s: AzureSettings, pool_size: int) -> tuple[Any, Any]:
-        """(credential, session) for ``s``: authenticated now, or earlier in this process."""
+    def get(self, s: AzureSettings, pool_size: int) -> tuple[Any, Any, Any]:
+        """(credential, requests session, ``http.ArmConnections``) for ``s``: authenticated now, or earlier."""
+        from airflow_cloudmarker.azure import http
+
         key = (s, pool_size)
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
             entry = self._entries.get(key)
-            if entry is not None and self._clock() - entry.since < SHARED_SECONDS:
-                return entry.credential, entry.session
-            cred = authenticate(s)  # raises: nothing is kept, the next instance tries again
-            self._entries[key] = _Shared(cred, http_session(pool_size), self._clock())
-            if entry is not None:
-                entry.session.close()  # after the new one: an instance still using it gets new connections
-            return cred, self._entries[key].session
+            if entry is None or self._clock() - entry.since >= SHARED_SECONDS:
+                cred = authenticate(s)  # raises: nothing is kept, the next instance tries again
+                fresh = _Shared(cred, http_session(pool_size), http.ArmConnections(pool_size), self._clock())
+                self._entries[key] = fresh
+                if entry is not None:
+                    entry.close()  # after the new one: an instance still using it gets new connections
+                entry = fresh
+            return entry.credential, entry.session, entry.arm
 
     def clear(self) -> None:
         """Close and forget every shared credential and pool (tests; a long-lived process may call it)."""
         with self._lock:
             entries, self._entries = list(self._entries.values()), {}
         for entry in entries:
-            entry.session.close()
+            entry.close()
             if hasattr(entry.credential, "close"):
                 entry.credential.close()
 
@@ -468,14 +502,23 @@ class SubscriptionCloud:
         self._threads, self._max_subs, self._max_recs = check_limits(name, processes, threads, _max_subs, _max_recs)
         self._cred: Any = None
         self._transport: Any = None
+        self._arm_transport: Any = None
 
     def _credential(self) -> Any:
-        """The authenticated credential (shared by the instances of this process with the same params)."""
+        """The authenticated credential (shared by the instances of this process with the same params).
+
+        Sets the instance's two transports, which count into one ``CallCounter``: ``_transport`` for
+        the SDK clients, ``_arm_transport`` for ``rest.ArmReader``.
+        """
         if self._cred is None:
+            from airflow_cloudmarker.azure import http
+
             # Sized for every shard a fetch task reads at once, each on ``threads`` threads.
             pool_size = self._threads * max(1, self.max_parallel_shards) + 4
-            self._cred, session = SHARED.get(self._settings, pool_size)
-            self._transport = transport(self._threads, session)
+            self._cred, session, connections = SHARED.get(self._settings, pool_size)
+            counter = CallCounter()
+            self._transport = transport(self._threads, session, counter)
+            self._arm_transport = http.arm_transport(connections, counter)
         return self._cred
 
     def shards(self) -> list[str]:
@@ -491,7 +534,7 @@ class SubscriptionCloud:
 
     def done(self) -> None:
         """Let go of the credential and transport (the shared ones stay open for the next shard)."""
-        self._cred = self._transport = None
+        self._cred = self._transport = self._arm_transport = None
 
 
 def record(record_type: str, common_type: str, raw: Any, sub: dict, reference: Any, **ext: Any) -> dict:
