@@ -147,7 +147,20 @@ def main() -> int:
         with open(work / "run.log", "w") as run_log:
             command = [sys.executable, "-m", "airflow_cloudmarker.cli", "-n", "-c", str(config)]
             if args.profile:  # the CPU and wall figures then include py-spy's sampling
-                command = ["py-spy", "record", "-r", "100", "-f", "raw", "-o", args.profile, "--", *command]
+                command = [
+                    "py-spy",
+                    "record",
+                    "--gil",
+                    "--nonblocking",
+                    "-r",
+                    "100",
+                    "-f",
+                    "raw",
+                    "-o",
+                    args.profile,
+                    "--",
+                    *command,
+                ]
             proc = subprocess.Popen(
                 command,
                 stdout=run_log,
