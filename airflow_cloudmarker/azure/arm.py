@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_cloudmarker import util
+from airflow_cloudmarker.azure import rest
 from airflow_cloudmarker.azure.normalize import field
 
 if TYPE_CHECKING:
@@ -447,13 +448,6 @@ def client_kwargs(s: AzureSettings, shared_transport: Any = None) -> dict[str, A
     return kwargs
 
 
-def subscription_client(s: AzureSettings, cred: Any, shared_transport: Any = None) -> Any:
-    """A SubscriptionClient (package azure-mgmt-resource-subscriptions) on the configured endpoint."""
-    from azure.mgmt.resource.subscriptions import SubscriptionClient
-
-    return SubscriptionClient(cred, **client_kwargs(s, shared_transport))
-
-
 def subscription_ext(sub: dict) -> dict:
     """The ``ext`` fields every Azure record carries for its subscription."""
     return {
@@ -465,10 +459,14 @@ def subscription_ext(sub: dict) -> dict:
     }
 
 
-def list_subscriptions(s: AzureSettings, cred: Any, max_subs: int | None, shared_transport: Any = None) -> list[dict]:
-    """Every subscription the principal can see (as dicts), at most ``max_subs``."""
-    subs = subscription_client(s, cred, shared_transport).subscriptions.list()
-    return [sub.as_dict() for sub in itertools.islice(subs, max_subs)]
+def list_subscriptions(reader: rest.ArmReader, max_subs: int | None) -> list[dict]:
+    """Every subscription the principal can see (ARM's JSON), at most ``max_subs`` (no page past them is read)."""
+    return list(itertools.islice(reader.list(rest.SUBSCRIPTIONS, rest.SUBSCRIPTIONS_API), max_subs))
+
+
+def get_subscription(reader: rest.ArmReader, subscription_id: str) -> dict:
+    """One subscription (ARM's JSON)."""
+    return reader.get(rest.path("subscriptions", subscription_id), rest.SUBSCRIPTIONS_API)
 
 
 class SubscriptionCloud:
@@ -502,13 +500,13 @@ class SubscriptionCloud:
         self._threads, self._max_subs, self._max_recs = check_limits(name, processes, threads, _max_subs, _max_recs)
         self._cred: Any = None
         self._transport: Any = None
-        self._arm_transport: Any = None
+        self._reader: rest.ArmReader | None = None
 
     def _credential(self) -> Any:
         """The authenticated credential (shared by the instances of this process with the same params).
 
-        Sets the instance's two transports, which count into one ``CallCounter``: ``_transport`` for
-        the SDK clients, ``_arm_transport`` for ``rest.ArmReader``.
+        Sets the instance's two ways to ARM, which count into one ``CallCounter``: ``_transport``
+        for the SDK clients, and ``arm_reader()`` (plain GETs on ``http.ArmTransport``).
         """
         if self._cred is None:
             from airflow_cloudmarker.azure import http
@@ -518,13 +516,23 @@ class SubscriptionCloud:
             self._cred, session, connections = SHARED.get(self._settings, pool_size)
             counter = CallCounter()
             self._transport = transport(self._threads, session, counter)
-            self._arm_transport = http.arm_transport(connections, counter)
+            self._reader = rest.ArmReader(
+                self._settings.resource_manager_url,
+                self._cred,
+                http.arm_transport(connections, counter),
+                self._settings.retry_backoff,
+            )
         return self._cred
+
+    def arm_reader(self) -> rest.ArmReader:
+        """This instance's ``rest.ArmReader`` (authenticating first, if not yet)."""
+        self._credential()
+        assert self._reader is not None
+        return self._reader
 
     def shards(self) -> list[str]:
         """The subscription ids to fetch, one mapped task each."""
-        subs = list_subscriptions(self._settings, self._credential(), self._max_subs, self._transport)
-        return [field(sub, "subscription_id") for sub in subs]
+        return [field(sub, "subscription_id") for sub in list_subscriptions(self.arm_reader(), self._max_subs)]
 
     def api_counts(self) -> dict[str, int]:
         """ARM calls of this instance (every attempt, token requests excluded) and how many were throttled (429)."""
@@ -534,7 +542,7 @@ class SubscriptionCloud:
 
     def done(self) -> None:
         """Let go of the credential and transport (the shared ones stay open for the next shard)."""
-        self._cred = self._transport = self._arm_transport = None
+        self._cred = self._transport = self._reader = None
 
 
 def record(record_type: str, common_type: str, raw: Any, sub: dict, reference: Any, **ext: Any) -> dict:
@@ -602,8 +610,8 @@ class ResourceCloud(SubscriptionCloud):
     def subscriptions(self, cred: Any, shard: str | None) -> list[dict]:
         """The subscription dict of ``shard``, or every subscription when not sharded."""
         if shard is None:
-            return list_subscriptions(self._settings, cred, self._max_subs, self._transport)
-        return [subscription_client(self._settings, cred, self._transport).subscriptions.get(shard).as_dict()]
+            return list_subscriptions(self.arm_reader(), self._max_subs)
+        return [get_subscription(self.arm_reader(), shard)]
 
     def read(self, shard: str | None = None) -> Iterator[dict]:
         """Yield the records of one subscription (``shard``), or of every subscription when not sharded."""

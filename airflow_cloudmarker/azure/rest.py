@@ -25,11 +25,10 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from airflow_cloudmarker.azure.arm import AzureSettings
-
 #: The user agent's moniker: ARM's logs name the caller ("azsdk-python-airflow-cloudmarker Python/...")
 USER_AGENT = "airflow-cloudmarker"
-#: Subscriptions (azure-mgmt-resource-subscriptions 1.0)
+#: Subscriptions, listed and read (the API version of azure-mgmt-resource-subscriptions 1.0)
+SUBSCRIPTIONS = "/subscriptions"
 SUBSCRIPTIONS_API = "2022-12-01"
 
 
@@ -68,18 +67,19 @@ class ArmReader:
     message (``exc.error.code``). Thread-safe: the pipeline holds no per-call state.
     """
 
-    def __init__(self, s: AzureSettings, credential: Any, transport: Any):
+    def __init__(self, resource_manager_url: str, credential: Any, transport: Any, retry_backoff: float = 0.8):
+        """``resource_manager_url`` without a trailing slash; ``retry_backoff``: the retry policy's backoff factor."""
         from azure.core.pipeline import Pipeline, policies
         from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
-        self._base = s.resource_manager_url
+        self._base = resource_manager_url
         self._pipeline = Pipeline(
             transport,
             [
                 policies.RequestIdPolicy(),
                 policies.UserAgentPolicy(sdk_moniker=USER_AGENT),
-                policies.RetryPolicy(retry_backoff_factor=s.retry_backoff, retry_backoff_max=60),
-                ARMChallengeAuthenticationPolicy(credential, s.resource_manager_url + "/.default"),
+                policies.RetryPolicy(retry_backoff_factor=retry_backoff, retry_backoff_max=60),
+                ARMChallengeAuthenticationPolicy(credential, resource_manager_url + "/.default"),
             ],
         )
         self._errors = _error_map()

@@ -80,11 +80,11 @@ class AzCloud(arm.SubscriptionCloud):
 
     def read(self, shard: str | None = None) -> Iterator[dict]:
         """Yield the records of one subscription (``shard``), or of every subscription when not sharded."""
-        reader = rest.ArmReader(self._settings, self._credential(), self._arm_transport)
+        reader = self.arm_reader()
         failures = _Failures()
         jobs: list[Callable[[], Iterable[dict]]] = []
         if shard is None:
-            for sub in arm.list_subscriptions(self._settings, self._cred, self._max_subs, self._transport):
+            for sub in arm.list_subscriptions(reader, self._max_subs):
                 known: Future = Future()
                 known.set_result(sub)
                 jobs.extend(self._subscription_jobs(reader, field(sub, "subscription_id"), known, None, failures))
@@ -109,7 +109,7 @@ class AzCloud(arm.SubscriptionCloud):
         def subscription() -> list[dict]:
             if fetch is not None:
                 try:
-                    sub.set_result(reader.get(subscription_path, rest.SUBSCRIPTIONS_API))
+                    sub.set_result(arm.get_subscription(reader, fetch))
                 except BaseException as exc:
                     sub.set_exception(exc)
                     raise

@@ -32,7 +32,8 @@ def reader_for(az: FakeAzure, credential: object = None) -> tuple[rest.ArmReader
     s = settings_for(az)
     counter = arm.CallCounter()
     transport = http.arm_transport(http.ArmConnections(4), counter)
-    return rest.ArmReader(s, credential or arm.authenticate(s), transport), counter
+    credential = credential or arm.authenticate(s)
+    return rest.ArmReader(s.resource_manager_url, credential, transport, s.retry_backoff), counter
 
 
 def subscription_path(az: FakeAzure) -> str:
