@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import os
 import queue
 import threading
 from typing import TYPE_CHECKING
@@ -30,9 +31,14 @@ class ThreadCache:
     def __init__(self, name: str, idle_seconds: float = IDLE_SECONDS):
         self._name = name
         self._idle_seconds = idle_seconds
+        self._numbers = itertools.count(1)
+        self._forget()
+        # A forked child has none of the parent's threads: it must not hand work to their inboxes.
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
         self._lock = threading.Lock()
         self._idle: list[queue.SimpleQueue] = []  # the inboxes of the threads waiting for work
-        self._numbers = itertools.count(1)
 
     def run(self, function: Callable[[], None]) -> None:
         """Run ``function`` on a kept thread (it must handle its own errors: one escaping is dropped)."""

@@ -101,3 +101,27 @@ def test_closing_stream_parallel_early_stops_its_jobs():
     assert next(stream) in range(1000)
     stream.close()  # the consumer is gone: the running jobs stop, the others never start
     assert len(started) < 50
+
+
+def test_a_forked_child_starts_its_own_threads():
+    """The parent's kept threads do not exist in a fork: work handed to them would never run."""
+    import os
+
+    cache = workers.ThreadCache("test-fork")
+    done = threading.Event()
+    cache.run(done.set)
+    assert done.wait(5)
+    deadline = time.monotonic() + 5
+    while cache.idle() != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one idle thread in the parent, none here
+        ran = threading.Event()
+        cache.run(ran.set)
+        os.write(write, b"1" if ran.wait(5) and cache.idle() <= 1 else b"0")
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
