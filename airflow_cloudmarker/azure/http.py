@@ -238,12 +238,15 @@ class ArmTransport(HttpTransport):
             connect=options.get("connection_timeout", CONNECTION_TIMEOUT),
             read=options.get("read_timeout", READ_TIMEOUT),
         )
+        headers = dict(request.headers)
+        if "Accept-Encoding" not in request.headers:  # case-insensitive: azure-core's header dict
+            headers["Accept-Encoding"] = "gzip, deflate"  # as requests asks
         try:
             raw = self._connections.pool(split.scheme, split.netloc).urlopen(
                 request.method,
                 target,
                 body=request.content,
-                headers={"Accept-Encoding": "gzip, deflate", **request.headers},
+                headers=headers,
                 retries=False,
                 redirect=False,
                 assert_same_host=False,
