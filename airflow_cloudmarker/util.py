@@ -7,13 +7,15 @@ Cloudmarker imported ``cloudmarker.util``.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import queue
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from airflow_cloudmarker import workers
 
 #: The severities an event (a finding) can have, most severe first.
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -147,14 +149,13 @@ def stream_parallel(jobs: Iterable[Callable[[], Iterable[Any]]], threads: int, b
             yield from job()
         return
     relay = _Relay(buffer)
-    pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(job_list) or 1)), thread_name_prefix="cloudmarker")
+    # kept threads (``workers``), not a pool per call: a fetch task calls this for each of thousands of shards
+    wait = workers.run_in_order([functools.partial(relay.run, job) for job in job_list], threads, relay.stop)
     try:
-        for job in job_list:
-            pool.submit(relay.run, job)
         yield from relay.receive(len(job_list))
     finally:
         relay.stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        wait()
 
 
 class _Relay:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+import psutil  # noqa: E402
 import requests  # noqa: E402
 from servers import azure as fake_azure  # noqa: E402
 from servers import gcp as fake_gcp  # noqa: E402
@@ -110,11 +111,25 @@ CLOUDS = {
 }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User+sys CPU seconds of a running process (the fake server: it shares the cores with the client)."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def _load() -> str:
+    """The load averages (other helpers' benchmarks share the machine)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscriptions", type=int, default=2000, help="subscriptions (azure) or projects (gcp)")
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--cloud", choices=sorted(CLOUDS), default="azure")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run cloudmarker under py-spy (installed apart), raw stacks to FILE"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cm-tenant-"))
     server, fake = start_server(args, work)
@@ -130,14 +145,31 @@ def main() -> int:
         }
         started = time.monotonic()
         with open(work / "run.log", "w") as run_log:
+            command = [sys.executable, "-m", "airflow_cloudmarker.cli", "-n", "-c", str(config)]
+            if args.profile:  # the CPU and wall figures then include py-spy's sampling
+                command = [
+                    "py-spy",
+                    "record",
+                    "--gil",
+                    "--nonblocking",
+                    "-r",
+                    "100",
+                    "-f",
+                    "raw",
+                    "-o",
+                    args.profile,
+                    "--",
+                    *command,
+                ]
             proc = subprocess.Popen(
-                [sys.executable, "-m", "airflow_cloudmarker.cli", "-n", "-c", str(config)],
+                command,
                 stdout=run_log,
                 stderr=subprocess.STDOUT,
                 env=env,
             )
             _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - started
+        server_cpu = _cpu_seconds(server.pid)
         every_call = requests.get(f"{fake['url']}/_test/calls?all=1", timeout=60, verify=fake["verify"]).json()
         tokens = sum(1 for c in every_call if c[1].endswith("/token"))
         api = "/subscriptions" if args.cloud == "azure" else "/"  # not the login's discovery and token calls
@@ -167,6 +199,7 @@ def main() -> int:
             f"fetch tasks' own time {fetch_seconds:.1f} s; API calls {len(calls)} (+{tokens} token requests); "
             f"ideal {ideal:.1f} s at concurrency {concurrency}; fetch/ideal {fetch_seconds / ideal if ideal else 0:.2f}"
         )
+        print(f"fake server CPU {server_cpu:.1f} s (user+sys, start-up included); load {_load()}")
         print(f"first fetch log line at {fetch_start.group(1) if fetch_start else '?'}; work dir {work}")
         return 0 if status == 0 and exactly_once else 1
     finally:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_cloudmarker import util
+from airflow_cloudmarker.azure import rest
 from airflow_cloudmarker.azure.normalize import field
 
 if TYPE_CHECKING:
@@ -267,36 +268,59 @@ def subscription_of(url: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
+class CallCounter:
+    """One plugin instance's ARM calls: each attempt counted (retries included), a 429 held per subscription.
+
+    Shared by the instance's transports (the SDK clients' and ``rest.ArmReader``'s), so
+    ``api_counts`` counts them all.
+    """
+
+    def __init__(self, gate: ThrottleGate = GATE):
+        self.gate = gate
+        self.calls = 0
+        self.throttled = 0
+        self._lock = threading.Lock()
+
+    def call(self, request: Any, send: Callable[[], Any]) -> Any:
+        """Wait while the request's subscription is held, ``send()`` it, count it; hold it after a 429."""
+        sub = subscription_of(request.url)
+        if sub:
+            self.gate.wait(sub)
+        response = send()
+        throttled = response.status_code == 429
+        with self._lock:
+            self.calls += 1
+            self.throttled += throttled
+        if throttled and sub:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            self.gate.hold(sub, 1.0 if wait is None else wait)
+        return response
+
+
 @functools.cache
 def _counting_transport_class() -> type:
     """``RequestsTransport`` that counts calls and 429s and keeps the per-subscription gate (built on first use)."""
     from azure.core.pipeline.transport import RequestsTransport
 
     class CountingTransport(RequestsTransport):
-        """Every attempt passes here, retries included: counts them, and holds a throttled subscription."""
+        """Every attempt passes here, retries included: counted by ``counter``, which holds a throttled subscription."""
 
-        def __init__(self, *args: Any, gate: ThrottleGate = GATE, **kwargs: Any):
+        def __init__(self, *args: Any, counter: CallCounter | None = None, **kwargs: Any):
             super().__init__(*args, **kwargs)
-            self.gate = gate
-            self.calls = 0
-            self.throttled = 0
-            self._count_lock = threading.Lock()
+            self.counter = counter or CallCounter()
+
+        @property
+        def calls(self) -> int:
+            return self.counter.calls
+
+        @property
+        def throttled(self) -> int:
+            return self.counter.throttled
 
         def send(self, request: Any, **kwargs: Any) -> Any:
             if request.method == "POST" and REGISTER_PATH.search(urlsplit(request.url).path):
                 return _refused(request)
-            sub = subscription_of(request.url)
-            if sub:
-                self.gate.wait(sub)
-            response = super().send(request, **kwargs)
-            throttled = response.status_code == 429
-            with self._count_lock:
-                self.calls += 1
-                self.throttled += throttled
-            if throttled and sub:
-                wait = retry_after_seconds(response.headers.get("Retry-After"))
-                self.gate.hold(sub, 1.0 if wait is None else wait)
-            return response
+            return self.counter.call(request, lambda: RequestsTransport.send(self, request, **kwargs))
 
     return CountingTransport
 
@@ -326,7 +350,7 @@ def http_session(pool_size: int) -> Any:
     return session
 
 
-def transport(threads: int, session: Any = None) -> Any:
+def transport(threads: int, session: Any = None, counter: CallCounter | None = None) -> Any:
     """One HTTP transport shared by every management client of a plugin instance.
 
     Each client would otherwise open its own connection pool (a TLS handshake per client and
@@ -335,7 +359,9 @@ def transport(threads: int, session: Any = None) -> Any:
     this instance's calls and throttled calls (``calls``, ``throttled``) and honours ``Retry-After``
     per subscription (``ThrottleGate``).
     """
-    return _counting_transport_class()(session=session or http_session(threads + 4), session_owner=False)
+    return _counting_transport_class()(
+        session=session or http_session(threads + 4), session_owner=False, counter=counter
+    )
 
 
 #: How long a process reuses an authenticated credential and its connections (a rotated secret or
@@ -347,7 +373,12 @@ SHARED_SECONDS = 15 * 60
 class _Shared:
     credential: Any
     session: Any
+    arm: Any  # http.ArmConnections
     since: float
+
+    def close(self) -> None:
+        self.session.close()
+        self.arm.close()
 
 
 class SharedConnections:
@@ -359,7 +390,8 @@ class SharedConnections:
     them here instead: the first one authenticates (the others wait for it, so one token is asked
     for, not one per thread), and they go on for ``SHARED_SECONDS``. A failed authentication is
     not kept: the next instance tries again and raises its own clear error. Only the credential
-    and the pool are shared; each instance keeps its own transport (its own call counts).
+    and the pools are shared (the requests session of the SDK clients, the urllib3 pools of
+    ``rest.ArmReader``); each instance keeps its own transports (its own call counts).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
@@ -368,27 +400,30 @@ class SharedConnections:
         self._entries: dict[tuple[AzureSettings, int], _Shared] = {}
         self._key_locks: dict[tuple[AzureSettings, int], threading.Lock] = {}
 
-    def get(self, s: AzureSettings, pool_size: int) -> tuple[Any, Any]:
-        """(credential, session) for ``s``: authenticated now, or earlier in this process."""
+    def get(self, s: AzureSettings, pool_size: int) -> tuple[Any, Any, Any]:
+        """(credential, requests session, ``http.ArmConnections``) for ``s``: authenticated now, or earlier."""
+        from airflow_cloudmarker.azure import http
+
         key = (s, pool_size)
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
             entry = self._entries.get(key)
-            if entry is not None and self._clock() - entry.since < SHARED_SECONDS:
-                return entry.credential, entry.session
-            cred = authenticate(s)  # raises: nothing is kept, the next instance tries again
-            self._entries[key] = _Shared(cred, http_session(pool_size), self._clock())
-            if entry is not None:
-                entry.session.close()  # after the new one: an instance still using it gets new connections
-            return cred, self._entries[key].session
+            if entry is None or self._clock() - entry.since >= SHARED_SECONDS:
+                cred = authenticate(s)  # raises: nothing is kept, the next instance tries again
+                fresh = _Shared(cred, http_session(pool_size), http.ArmConnections(pool_size), self._clock())
+                self._entries[key] = fresh
+                if entry is not None:
+                    entry.close()  # after the new one: an instance still using it gets new connections
+                entry = fresh
+            return entry.credential, entry.session, entry.arm
 
     def clear(self) -> None:
         """Close and forget every shared credential and pool (tests; a long-lived process may call it)."""
         with self._lock:
             entries, self._entries = list(self._entries.values()), {}
         for entry in entries:
-            entry.session.close()
+            entry.close()
             if hasattr(entry.credential, "close"):
                 entry.credential.close()
 
@@ -413,13 +448,6 @@ def client_kwargs(s: AzureSettings, shared_transport: Any = None) -> dict[str, A
     return kwargs
 
 
-def subscription_client(s: AzureSettings, cred: Any, shared_transport: Any = None) -> Any:
-    """A SubscriptionClient (package azure-mgmt-resource-subscriptions) on the configured endpoint."""
-    from azure.mgmt.resource.subscriptions import SubscriptionClient
-
-    return SubscriptionClient(cred, **client_kwargs(s, shared_transport))
-
-
 def subscription_ext(sub: dict) -> dict:
     """The ``ext`` fields every Azure record carries for its subscription."""
     return {
@@ -431,10 +459,14 @@ def subscription_ext(sub: dict) -> dict:
     }
 
 
-def list_subscriptions(s: AzureSettings, cred: Any, max_subs: int | None, shared_transport: Any = None) -> list[dict]:
-    """Every subscription the principal can see (as dicts), at most ``max_subs``."""
-    subs = subscription_client(s, cred, shared_transport).subscriptions.list()
-    return [sub.as_dict() for sub in itertools.islice(subs, max_subs)]
+def list_subscriptions(reader: rest.ArmReader, max_subs: int | None) -> list[dict]:
+    """Every subscription the principal can see (ARM's JSON), at most ``max_subs`` (no page past them is read)."""
+    return list(itertools.islice(reader.list(rest.SUBSCRIPTIONS, rest.SUBSCRIPTIONS_API), max_subs))
+
+
+def get_subscription(reader: rest.ArmReader, subscription_id: str) -> dict:
+    """One subscription (ARM's JSON)."""
+    return reader.get(rest.path("subscriptions", subscription_id), rest.SUBSCRIPTIONS_API)
 
 
 class SubscriptionCloud:
@@ -468,20 +500,39 @@ class SubscriptionCloud:
         self._threads, self._max_subs, self._max_recs = check_limits(name, processes, threads, _max_subs, _max_recs)
         self._cred: Any = None
         self._transport: Any = None
+        self._reader: rest.ArmReader | None = None
 
     def _credential(self) -> Any:
-        """The authenticated credential (shared by the instances of this process with the same params)."""
+        """The authenticated credential (shared by the instances of this process with the same params).
+
+        Sets the instance's two ways to ARM, which count into one ``CallCounter``: ``_transport``
+        for the SDK clients, and ``arm_reader()`` (plain GETs on ``http.ArmTransport``).
+        """
         if self._cred is None:
+            from airflow_cloudmarker.azure import http
+
             # Sized for every shard a fetch task reads at once, each on ``threads`` threads.
             pool_size = self._threads * max(1, self.max_parallel_shards) + 4
-            self._cred, session = SHARED.get(self._settings, pool_size)
-            self._transport = transport(self._threads, session)
+            self._cred, session, connections = SHARED.get(self._settings, pool_size)
+            counter = CallCounter()
+            self._transport = transport(self._threads, session, counter)
+            self._reader = rest.ArmReader(
+                self._settings.resource_manager_url,
+                self._cred,
+                http.arm_transport(connections, counter),
+                self._settings.retry_backoff,
+            )
         return self._cred
+
+    def arm_reader(self) -> rest.ArmReader:
+        """This instance's ``rest.ArmReader`` (authenticating first, if not yet)."""
+        self._credential()
+        assert self._reader is not None
+        return self._reader
 
     def shards(self) -> list[str]:
         """The subscription ids to fetch, one mapped task each."""
-        subs = list_subscriptions(self._settings, self._credential(), self._max_subs, self._transport)
-        return [field(sub, "subscription_id") for sub in subs]
+        return [field(sub, "subscription_id") for sub in list_subscriptions(self.arm_reader(), self._max_subs)]
 
     def api_counts(self) -> dict[str, int]:
         """ARM calls of this instance (every attempt, token requests excluded) and how many were throttled (429)."""
@@ -491,7 +542,7 @@ class SubscriptionCloud:
 
     def done(self) -> None:
         """Let go of the credential and transport (the shared ones stay open for the next shard)."""
-        self._cred = self._transport = None
+        self._cred = self._transport = self._reader = None
 
 
 def record(record_type: str, common_type: str, raw: Any, sub: dict, reference: Any, **ext: Any) -> dict:
@@ -559,8 +610,8 @@ class ResourceCloud(SubscriptionCloud):
     def subscriptions(self, cred: Any, shard: str | None) -> list[dict]:
         """The subscription dict of ``shard``, or every subscription when not sharded."""
         if shard is None:
-            return list_subscriptions(self._settings, cred, self._max_subs, self._transport)
-        return [subscription_client(self._settings, cred, self._transport).subscriptions.get(shard).as_dict()]
+            return list_subscriptions(self.arm_reader(), self._max_subs)
+        return [get_subscription(self.arm_reader(), shard)]
 
     def read(self, shard: str | None = None) -> Iterator[dict]:
         """Yield the records of one subscription (``shard``), or of every subscription when not sharded."""

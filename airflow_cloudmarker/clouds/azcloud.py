@@ -4,7 +4,9 @@ One list call per subscription per resource type (the tutorial's promise: few AP
 one per-item call: the ``require_secure_transport`` parameter of each MySQL server (TLS enforcement
 is a server parameter on flexible servers). The subscriptions are the shards: the DAG packs them into
 a bounded number of fetch tasks, so Celery workers share a large tenant and one failing subscription
-is named without losing the others' records.
+is named without losing the others' records. The calls go through ``rest.ArmReader`` (raw ARM JSON,
+one small pipeline per shard) rather than a management client per resource family: for thousands of
+subscriptions the clients and their models were most of the fetch's CPU.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from airflow_cloudmarker import util
-from airflow_cloudmarker.azure import arm, rdbms
+from airflow_cloudmarker.azure import arm, rdbms, rest
 from airflow_cloudmarker.azure.normalize import field, firewall_rule_com, nsg_rules
 
 if TYPE_CHECKING:
@@ -29,6 +31,22 @@ log = logging.getLogger(__name__)
 COMMON_TYPES = {"virtual_machine": "compute", "mysql_server": "rdbms", "subscription": "subscription"}
 #: The MySQL server parameter read per server (the only per-item call AzCloud makes).
 MYSQL_TLS_PARAMETER = "require_secure_transport"
+#: Record type -> (list path after /subscriptions/{id}, API version): one list call each per subscription.
+#: The API versions are those of azure-mgmt-compute 39, -network 33, -storage 25, -resource 26 and -web 11.
+LISTS = {
+    "virtual_machine": ("/providers/Microsoft.Compute/virtualMachines", "2026-04-01"),
+    "app_gateway": ("/providers/Microsoft.Network/applicationGateways", "2026-03-01"),
+    "lb": ("/providers/Microsoft.Network/loadBalancers", "2026-03-01"),
+    "nic": ("/providers/Microsoft.Network/networkInterfaces", "2026-03-01"),
+    "nsg": ("/providers/Microsoft.Network/networkSecurityGroups", "2026-03-01"),
+    "public_ip": ("/providers/Microsoft.Network/publicIPAddresses", "2026-03-01"),
+    "storage_account": ("/providers/Microsoft.Storage/storageAccounts", "2026-09-01"),
+    "resource_group": ("/resourcegroups", "2025-04-01"),
+    "web_apps": ("/providers/Microsoft.Web/sites", "2025-05-01"),
+}
+#: MySQL flexible servers and their configurations (azure-mgmt-mysqlflexibleservers 1)
+MYSQL_SERVERS = "/providers/Microsoft.DBforMySQL/flexibleServers"
+MYSQL_API = "2024-12-30"
 
 
 class AzCloud(arm.SubscriptionCloud):
@@ -45,8 +63,8 @@ class AzCloud(arm.SubscriptionCloud):
         authority_host, resource_manager_url: login and ARM endpoints for sovereign clouds (or a test server).
         retry_backoff: backoff factor in seconds for retried 5xx responses (429 waits as Retry-After says).
 
-    Calls per subscription: the subscription, one (paged) list per resource type, and one
-    ``configurations.get(rg, server, "require_secure_transport")`` per MySQL flexible server, the
+    Calls per subscription: the subscription, one (paged) list per resource type, and one GET of
+    ``{server}/configurations/require_secure_transport`` per MySQL flexible server, the
     only per-item call (flexible servers keep TLS enforcement in that parameter, not on the server).
     A server whose parameter cannot be read is left out; once every other record is out, one
     ``ItemReadError`` names it and fails the fetch task (so its findings are not wrongly resolved).
@@ -62,21 +80,21 @@ class AzCloud(arm.SubscriptionCloud):
 
     def read(self, shard: str | None = None) -> Iterator[dict]:
         """Yield the records of one subscription (``shard``), or of every subscription when not sharded."""
-        cred = self._credential()
+        reader = self.arm_reader()
         failures = _Failures()
         jobs: list[Callable[[], Iterable[dict]]] = []
         if shard is None:
-            for sub in arm.list_subscriptions(self._settings, cred, self._max_subs, self._transport):
+            for sub in arm.list_subscriptions(reader, self._max_subs):
                 known: Future = Future()
                 known.set_result(sub)
-                jobs.extend(self._subscription_jobs(cred, field(sub, "subscription_id"), known, None, failures))
+                jobs.extend(self._subscription_jobs(reader, field(sub, "subscription_id"), known, None, failures))
         else:
-            jobs.extend(self._subscription_jobs(cred, shard, Future(), shard, failures))
+            jobs.extend(self._subscription_jobs(reader, shard, Future(), shard, failures))
         yield from util.stream_parallel(jobs, self._threads)
         failures.raise_if_any(type(self).__name__)
 
     def _subscription_jobs(
-        self, cred: Any, sub_id: str, sub: Future, fetch: str | None, failures: _Failures
+        self, reader: rest.ArmReader, sub_id: str, sub: Future, fetch: str | None, failures: _Failures
     ) -> list[Callable[[], Iterable[dict]]]:
         """The subscription record, then one job per resource type: exactly one (paged) list call each.
 
@@ -84,60 +102,36 @@ class AzCloud(arm.SubscriptionCloud):
         and they wait for it (``sub``) before shaping their records. The first job always starts first
         (the pool runs jobs in order), so a waiting job never waits for a job that was never started.
         The MySQL job comes next: it makes one more call per server after its list, so it starts early.
+        Every call goes through ``reader`` (records keep ARM's JSON as it came).
         """
-        from azure.mgmt.compute import ComputeManagementClient
-        from azure.mgmt.mysqlflexibleservers import MySQLManagementClient
-        from azure.mgmt.network import NetworkManagementClient
-        from azure.mgmt.resource.resources import ResourceManagementClient
-        from azure.mgmt.storage import StorageManagementClient
-        from azure.mgmt.web import WebSiteManagementClient
-
-        kwargs = arm.client_kwargs(self._settings, self._transport)
+        subscription_path = rest.path("subscriptions", sub_id)
 
         def subscription() -> list[dict]:
             if fetch is not None:
                 try:
-                    client = arm.subscription_client(self._settings, cred, self._transport)
-                    sub.set_result(client.subscriptions.get(fetch).as_dict())
+                    sub.set_result(arm.get_subscription(reader, fetch))
                 except BaseException as exc:
                     sub.set_exception(exc)
                     raise
             return [self._record("subscription", sub.result(), sub.result())]
 
-        compute = ComputeManagementClient(cred, sub_id, **kwargs)
-        network = NetworkManagementClient(cred, sub_id, **kwargs)
-        storage = StorageManagementClient(cred, sub_id, **kwargs)
-        resources = ResourceManagementClient(cred, sub_id, **kwargs)
-        web = WebSiteManagementClient(cred, sub_id, **kwargs)
-        listers: dict[str, Callable[[], Iterable[Any]]] = {
-            "virtual_machine": compute.virtual_machines.list_all,
-            "app_gateway": network.application_gateways.list_all,
-            "lb": network.load_balancers.list_all,
-            "nic": network.network_interfaces.list_all,
-            "nsg": network.network_security_groups.list_all,
-            "public_ip": network.public_ip_addresses.list_all,
-            "storage_account": storage.storage_accounts.list,
-            "resource_group": resources.resource_groups.list,
-            "web_apps": web.web_apps.list,
-        }
-
-        def job(record_type: str, lister: Callable[[], Iterable[Any]]) -> Callable[[], Iterator[dict]]:
+        def job(record_type: str, list_path: str, api_version: str) -> Callable[[], Iterator[dict]]:
             def run() -> Iterator[dict]:
-                pages = arm.unless_unregistered(lister(), f"AzCloud subscription {sub_id} {record_type}")
-                for model in itertools.islice(pages, self._max_recs):
-                    raw = model.as_dict()
+                listed = reader.list(subscription_path + list_path, api_version)
+                pages = arm.unless_unregistered(listed, f"AzCloud subscription {sub_id} {record_type}")
+                for raw in itertools.islice(pages, self._max_recs):
                     yield self._record(record_type, raw, sub.result())
                     if record_type == "nsg":
                         yield from self._firewall_rules(raw, sub.result())
 
             return run
 
-        mysql = MySQLManagementClient(cred, sub_id, **kwargs)
-
         def mysql_servers() -> Iterator[dict]:
-            servers = arm.unless_unregistered(mysql.servers.list(), f"AzCloud subscription {sub_id} mysql_server")
-            raws = [_arm_shape(server) for server in itertools.islice(servers, self._max_recs)]
-            for raw, tls in _each_concurrently(functools.partial(self._mysql_tls_enforced, mysql), raws, self._threads):
+            listed = reader.list(subscription_path + MYSQL_SERVERS, MYSQL_API)
+            servers = arm.unless_unregistered(listed, f"AzCloud subscription {sub_id} mysql_server")
+            raws = list(itertools.islice(servers, self._max_recs))
+            tls_of = functools.partial(self._mysql_tls_enforced, reader)
+            for raw, tls in _each_concurrently(tls_of, raws, self._threads):
                 failures.count()
                 if isinstance(tls, Exception):
                     failures.add(raw.get("id") or str(raw.get("name")), tls)
@@ -146,18 +140,18 @@ class AzCloud(arm.SubscriptionCloud):
                 record["com"]["tls_enforced"] = tls
                 yield record
 
-        return [subscription, mysql_servers] + [job(t, f) for t, f in listers.items()]
+        return [subscription, mysql_servers] + [job(t, p, v) for t, (p, v) in LISTS.items()]
 
     @staticmethod
-    def _mysql_tls_enforced(client: Any, server: dict) -> bool | None:
+    def _mysql_tls_enforced(reader: rest.ArmReader, server: dict) -> bool | None:
         """``require_secure_transport`` of one MySQL flexible server (None when the server has no such parameter)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            parameter = client.configurations.get(arm.resource_group(server["id"]), server["name"], MYSQL_TLS_PARAMETER)
+            parameter = reader.get(rest.resource_path(server["id"], "configurations", MYSQL_TLS_PARAMETER), MYSQL_API)
         except ResourceNotFoundError:
             return None
-        return rdbms.tls_enforced({MYSQL_TLS_PARAMETER: parameter.value})
+        return rdbms.tls_enforced({MYSQL_TLS_PARAMETER: field(parameter, "value")})
 
     @staticmethod
     def _record(record_type: str, raw: dict, sub: dict) -> dict:
@@ -223,16 +217,6 @@ class _Failures:
             f"{plugin}: the {MYSQL_TLS_PARAMETER} parameter of {len(names)} of {self.total} MySQL servers could "
             f"not be read ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}): {_one_line(self.first)}"
         )
-
-
-def _arm_shape(model: Any) -> dict:
-    """A model as ARM's JSON (camelCase, resource fields under ``properties``), like every other record's raw.
-
-    azure-mgmt-mysqlflexibleservers 1 is an msrest-style SDK, whose ``as_dict()`` flattens to snake_case;
-    its ``serialize`` gives the wire shape. Newer (TypeSpec) models' ``as_dict()`` already does.
-    """
-    serialize = getattr(model, "serialize", None)
-    return serialize(keep_readonly=True) if callable(serialize) else model.as_dict()
 
 
 def _one_line(exc: BaseException | None) -> str:

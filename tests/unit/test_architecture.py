@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("plugins", ("clouds", "events", "stores", "alerts")),
     ("plugin helpers", ("hooks", "azure", "gcp", "aws")),
     ("framework", ("records", "plugins", "config", "contract")),
-    ("helpers", ("util", "smtp", "")),
+    ("helpers", ("util", "workers", "smtp", "")),
 )
 #: Plugin packages, and the orchestration modules they must never import (the framework's public
 #: modules for plugins are records, plugins, config, util, smtp and the plugin helpers).
