@@ -217,6 +217,19 @@ def fetch_task_seconds(home: Path, dag_id: str) -> list[float]:
     return seconds
 
 
+def most_at_once(tis: list[dict], prefix: str = "fetch_") -> int:
+    """How many of the run's ``prefix`` task instances ran at the same time at most (their start and end dates)."""
+    edges = []
+    for ti in tis:
+        if ti["task_id"].startswith(prefix) and ti.get("start_date") and ti.get("end_date"):
+            edges += [(_seconds(ti["start_date"]), 1), (_seconds(ti["end_date"]), -1)]
+    running = peak = 0
+    for _, step in sorted(edges):
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
 def stamp(label: str) -> None:
     load = os.getloadavg()
     print(f"[{time.strftime('%H:%M:%S')} load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}] {label}", flush=True)
@@ -330,7 +343,8 @@ def measure(args: argparse.Namespace) -> int:
             f"max_shard_groups {args.groups or 'default'}; run {state}"
         )
         print(
-            f"task instances in the run: {len(tis)} ({fetches} fetch_myazcloud); by task "
+            f"task instances in the run: {len(tis)} ({fetches} fetch_myazcloud, at most {most_at_once(tis)} at once); "
+            f"by task "
             f"{dict(sorted(by_task.items()))}; states {dict(states)}; retried {retried}"
         )
         print(
