@@ -107,7 +107,8 @@ def start_server(args: argparse.Namespace, work: Path) -> tuple[multiprocessing.
 #: Per cloud: the record type there is one of per shard, its shard field, the output file, calls one shard makes at once
 CLOUDS = {
     "azure": ("subscription", "subscription_id", "tenantaudit_myazcloud.json", 8),
-    "gcp": ("project", "project_id", "tenantaudit_mygcpcloud.json", 1),
+    # GCP: a project's projects.get, firewalls.list and aggregatedList run at once (one page each here).
+    "gcp": ("project", "project_id", "tenantaudit_mygcpcloud.json", 3),
 }
 
 

@@ -5,7 +5,8 @@ packs the projects into at most ``max_shard_groups`` mapped fetch tasks, each re
 ``max_parallel_shards`` projects at once, so large organisations are read in parallel by
 Airflow's workers, and a failing project is named in its task's error without losing the others.
 Instances of every zone come from ONE ``aggregatedList`` call per project (plus its pages), so
-the number of calls does not grow with the number of zones.
+the number of calls does not grow with the number of zones; a project's ``projects.get``,
+``firewalls.list`` and ``aggregatedList`` run at once, its pages fetched one ahead of the reader.
 
 A project whose Compute Engine API is disabled, or that the account may not read, is normal in
 real organisations (projects used only for BigQuery or billing). It is reported in one WARNING
@@ -171,7 +172,19 @@ class GCPCloud:
         return line
 
     def _read_project(self, project: str | dict) -> Iterator[dict]:
+        """One project's records: the project, its firewalls (and their rules), its instances.
+
+        Its three calls are independent, so they run at once: the firewalls' and the instances'
+        first pages are requested (``Prefetched``) before ``projects.get`` is made, and every
+        further page is requested while the one before is turned into records. What the records
+        say is decided in the old order: an unreadable project (``get``) is skipped, a project
+        whose firewalls cannot be read is reported with ``compute_error`` and its instances are
+        not read, and any other error of any call fails the read.
+        """
         api = self._connect()
+        project_id = project if isinstance(project, str) else project.get("projectId")
+        firewall_pages = api.prefetched(api.firewall_pages(project_id))
+        instance_pages = api.prefetched(api.instance_pages(project_id, self._zone))
         if isinstance(project, str):
             try:
                 project = api.get_project(project)
@@ -180,7 +193,6 @@ class GCPCloud:
                     raise
                 self._skip(project, exc)
                 return
-        project_id = project.get("projectId")
         base_ext = {
             "cloud_type": CLOUD_TYPE,
             "project_id": project_id,
@@ -193,7 +205,7 @@ class GCPCloud:
             "ext": {**base_ext, "record_type": "project"},
             "com": {"cloud_type": CLOUD_TYPE, "reference": f"//cloudresourcemanager.googleapis.com/{project_id}"},
         }
-        pages = api.firewall_pages(project_id)
+        pages = iter(firewall_pages)
         try:
             first_page = next(pages, [])
         except Exception as exc:
@@ -211,7 +223,7 @@ class GCPCloud:
                     "com": {"cloud_type": CLOUD_TYPE, "reference": firewall.get("selfLink")},
                 }
                 yield from firewall_rules(firewall, base_ext)
-        for found, unreachable in api.instance_pages(project_id, self._zone):
+        for found, unreachable in instance_pages:
             if unreachable:
                 log.warning(
                     "GCP project %s: zones unreachable, their instances are missing: %s", project_id, unreachable

@@ -5,7 +5,9 @@ thread gets its own clients; the discovery documents bundled with the library ar
 per process (parsing Compute's 5 MB document costs more than an API call); every call goes through
 ``execute(num_retries=...)``, which retries 429, 5xx and 403 rate-limit answers with exponential
 backoff; and the one place that reads an ``HttpError`` decides what "this project cannot be read"
-looks like, so the plugin can report it in one line and go on.
+looks like, so the plugin can report it in one line and go on. A project's collections
+(``firewalls.list``, ``instances.aggregatedList``) are fetched a page ahead on a small thread
+pool shared like the clients (:class:`Prefetched`), so a project's independent calls overlap.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
 #: Retries of a throttled (429, 403 rateLimitExceeded) or failing (5xx) call; backoff 1, 2, 4 ... s (random).
 NUM_RETRIES = 6
@@ -25,6 +28,11 @@ HTTP_TIMEOUT_SECONDS = 60
 SERVICES = {"cloudresourcemanager": "v1", "compute": "v1"}
 #: 403 reasons that mean "slow down", not "forbidden"; the client retries them.
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"}
+#: Threads fetching pages ahead, per :class:`ClientPool` (per process and credentials): two
+#: collections of each of the ``max_parallel_shards`` (8) projects a fetch task reads at once.
+#: More demand than this queues, and a page still queued when its reader wants it is fetched by
+#: the reader itself, so a busy pool never makes a project slower than reading it call by call.
+PREFETCH_THREADS = 16
 
 
 #: The methods GCPCloud calls, per service and resource. Clients are built from discovery documents
@@ -71,6 +79,14 @@ class ClientPool:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._resources: dict[tuple[str, str], Any] = {}
+        self._executor: ThreadPoolExecutor | None = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Run ``fn(*args)`` on the pool's prefetch threads (long-lived: each keeps its HTTP connection)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="cloudmarker-gcp")
+        return self._executor.submit(fn, *args)
 
     def http(self) -> Any:
         """This thread's authorized HTTP object."""
@@ -127,6 +143,10 @@ class GCPApi:
     def _resource(self, service: str, name: str) -> Any:
         return self._pool.resource(service, name)
 
+    def prefetched(self, pages: Iterator[Any]) -> Prefetched:
+        """``pages`` with its first page requested now, and each next one while the caller reads the last."""
+        return Prefetched(self._pool.submit, pages)
+
     def execute(self, request: Any) -> dict:
         """Run one request with retries; count it."""
         with self._lock:
@@ -174,6 +194,41 @@ class GCPApi:
                 scope_zone = scope.rpartition("/")[2]
                 found.extend((scope_zone, instance) for instance in (scoped or {}).get("instances") or [])
             yield found, list(page.get("unreachables") or [])
+
+
+_END = object()
+
+
+class Prefetched:
+    """The pages of one collection, fetched one page ahead of the reader on a shared thread pool.
+
+    Created, it asks for the first page at once, so a project's collections (and its
+    ``projects.get``, made by the reader meanwhile) are in flight together rather than one after
+    another. Pages still come in order, each once, and at most one page waits unread, so memory
+    stays at a page per collection however large the project. A page's error is raised where the
+    reader asks for that page, as if it had made the call itself. A reader that stops early (a
+    project found unreadable) just drops the object; the call in flight finishes on its own.
+    Prefetch tasks never wait for readers, so the bounded pool cannot deadlock; a page still
+    queued when the reader wants it is fetched in the reader's thread instead.
+    """
+
+    def __init__(self, submit: Callable[..., Future], pages: Iterator[Any]):
+        self._submit = submit
+        self._pages = pages
+        self._future = submit(next, pages, _END)
+
+    def _take(self) -> Any:
+        future = self._future
+        # Not started yet (every prefetch thread busy): fetch it here rather than wait in the queue.
+        return next(self._pages, _END) if future.cancel() else future.result()
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            page = self._take()
+            if page is _END:
+                return
+            self._future = self._submit(next, self._pages, _END)
+            yield page
 
 
 def error_summary(exc: Exception) -> tuple[int | None, str, str]:

@@ -105,6 +105,48 @@ def test_calls_per_project_do_not_grow_with_zones(serve):
     assert counts[0] == counts[1] == 1 + 2 * 3  # projects.list + (get, firewalls, aggregatedList) per project
 
 
+def test_a_projects_three_calls_run_at_once(serve):
+    """projects.get, firewalls.list and aggregatedList of one project are in flight together, not one by one."""
+    world = make_world(projects=1, firewalls=2, instances=3, zones=2)
+    server, key = serve(world, latency=0.3)
+    cloud = GCPCloud(key_file_path=key, api_endpoints=server.endpoints)
+    (shard,) = cloud.shards()
+    server.peak_in_flight = 0
+    records = list(cloud.read(shard))
+    assert kinds(records) == {"project": 1, "firewall": 2, "firewall_rule": 2, "instance": 3}
+    assert server.peak_in_flight == 3
+    assert len(server.api_calls()) == 1 + 3
+
+
+def test_pages_of_both_collections_each_arrive_once_in_order(serve):
+    """Fetched a page ahead on the shared pool: still every page once, records in the order of the pages."""
+    world = make_world(projects=2, firewalls=7, instances=9, zones=3, page_size=2)
+    server, key = serve(world, latency=0.01)
+    cloud = GCPCloud(key_file_path=key, api_endpoints=server.endpoints)
+    for shard in cloud.shards():
+        records = list(cloud.read(shard))
+        firewalls = [r["raw"]["name"] for r in records if r["ext"]["record_type"] == "firewall"]
+        assert firewalls == [f["name"] for f in world.firewalls[shard]]
+        instances = [r["raw"]["name"] for r in records if r["ext"]["record_type"] == "instance"]
+        in_pages = [i["name"] for zone in world.zones for i in world.instances[shard].get(zone, [])]
+        assert instances == in_pages
+    assert len(server.api_calls("/global/firewalls")) == 2 * 4
+    assert len(server.api_calls("/aggregated/instances")) == 2 * 5
+
+
+def test_a_project_the_account_cannot_read_is_skipped_quietly(serve, caplog):
+    """projects.get refused: no records and one WARNING, though its compute calls ran (and failed) meanwhile."""
+    server, key = serve(make_world(projects=1, firewalls=1, instances=1, zones=1))
+    cloud = GCPCloud(key_file_path=key, api_endpoints=server.endpoints)
+    with caplog.at_level(logging.INFO, logger="airflow_cloudmarker.clouds.gcpcloud"):
+        assert list(cloud.read("not-ours")) == []
+        assert kinds(list(cloud.read("proj-0000")))["project"] == 1
+        cloud.done()
+    lines = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert [line.split(":")[0] for line in lines[:-1]] == ["GCP project not-ours skipped"]
+    assert "read 1 projects, skipped 1 (not-ours)" in lines[-1]
+
+
 def test_zone_param_reads_only_that_zone(serve):
     world = make_world(projects=2, firewalls=1, instances=9, zones=3, page_size=2)
     server, key = serve(world)

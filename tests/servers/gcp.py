@@ -176,6 +176,9 @@ class GCPServer:
         self.public_keys: dict[str, str] = {}
         self.tokens: set[str] = set()
         self.calls: list[tuple[str, str, int]] = []
+        #: API calls being answered right now, and the most there ever were at once (token requests excluded)
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -230,6 +233,7 @@ class GCPServer:
 
             def _send(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
+                self._uncount()  # answered: a client's next call may start now without overlapping this one
                 with server._lock:  # logged before answering, so a test sees every call its client made
                     server.calls.append((self.command, urllib.parse.urlsplit(self.path).path, status))
                 self.send_response(status)
@@ -260,6 +264,22 @@ class GCPServer:
                     self.end_headers()
                     self.wfile.write(data)
                     return
+                with server._lock:
+                    server.in_flight += 1
+                    server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+                self.counted = True  # until its answer goes out (_send)
+                try:
+                    self._answer(parts)
+                finally:
+                    self._uncount()
+
+            def _uncount(self):
+                if getattr(self, "counted", False):
+                    self.counted = False
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self, parts):
                 if server.latency:
                     time.sleep(server.latency)
                 query = {k: v[-1] for k, v in urllib.parse.parse_qs(parts.query).items()}
