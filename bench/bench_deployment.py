@@ -35,7 +35,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+
+from servers.net import free_port  # noqa: E402 - tests/ is on sys.path from here on
 
 PR_SET_CHILD_SUBREAPER = 36
 TASK_TITLE = "airflow worker -- "  # the task runner's process title (task_runner.py)
@@ -99,12 +100,6 @@ def reap(command: list[str]) -> int:
 
 
 # --- the measuring side ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def kind(proc) -> str:
